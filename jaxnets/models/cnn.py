@@ -1,0 +1,17 @@
+"""The smallest useful convolutional network: one 3x3 convolution, ReLU, 2x2 max-pooling, a dense classifier."""
+
+from __future__ import annotations
+
+from jaxnets import nn
+from jaxnets.models.base import Model
+from jaxnets.nn.core import Shape
+
+
+def small_cnn(input_shape: Shape = (28, 28, 1), num_classes: int = 10, features: int = 64,
+              strategy: str = "auto") -> Model:
+    """conv3x3(64, SAME) -> ReLU -> maxpool 2 -> dense(classes): 640 conv and 125,440 + 10 dense parameters on MNIST."""
+    he = nn.initializers.he_normal()
+    layer = nn.serial(
+        nn.conv2d(features, 3, padding="SAME", w_init=he, strategy=strategy, name="conv"), nn.activation("relu"),
+        nn.max_pool(2), nn.flatten(), nn.dense(num_classes, w_init=nn.initializers.glorot_uniform(), name="out"))
+    return Model("small_cnn", layer, tuple(input_shape))

@@ -1,0 +1,82 @@
+"""Pooling (subsampling) layers: max, average, and LeNet-5's trainable subsampling."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from jaxnets.nn.conv import Padding, _tuple, conv_output_size, padding_pairs
+from jaxnets.nn.core import Layer, Shape
+
+Array = jax.Array
+
+
+def _pool(kind: str, window: int | Sequence[int], stride: int | Sequence[int] | None, padding: Padding,
+          name: str, reduce: Callable[[Array, Sequence[int], Sequence[int], Sequence[tuple[int, int]]], Array],
+          params_fn: Callable[[int], dict] | None = None,
+          post: Callable[[dict, Array], Array] | None = None) -> Layer:
+    """Shared shape logic of the pooling layers; ``reduce`` pools a channels-last batch."""
+
+    def dims(in_shape: Shape):
+        nd = len(in_shape) - 1
+        win = _tuple(window, nd, f"{kind} window")
+        strides = _tuple(stride if stride is not None else window, nd, f"{kind} stride")
+        return win, strides, padding_pairs(padding, win, strides, in_shape[:-1])
+
+    def init(key: Array, in_shape: Shape):
+        del key
+        win, strides, pads = dims(tuple(in_shape))
+        out = tuple(conv_output_size(n + lo + hi, k, 0, s)
+                    for n, (lo, hi), k, s in zip(in_shape[:-1], pads, win, strides, strict=True))
+        params = params_fn(in_shape[-1]) if params_fn else {}
+        return params, {}, (*out, in_shape[-1])
+
+    def apply(params, state, x, *, key=None, train=False):
+        del key, train
+        y = reduce(x, *dims(x.shape[1:]))
+        return (post(params, y) if post else y), state
+
+    return Layer(init, apply, name)
+
+
+def _window_reduce(x: Array, init: float, op, win, strides, pads) -> Array:
+    return lax.reduce_window(x, init, op, (1, *win, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0)))
+
+
+def _max(x, win, strides, pads):
+    return _window_reduce(x, -jnp.inf, lax.max, win, strides, pads)
+
+
+def _avg(x, win, strides, pads):
+    """Mean over each window; padded positions are not counted (like PyTorch's count_include_pad=False)."""
+    total = _window_reduce(x, 0.0, lax.add, win, strides, pads)
+    if all(p == (0, 0) for p in pads):
+        return total / math.prod(win)
+    count = _window_reduce(jnp.ones((1, *x.shape[1:-1], 1), x.dtype), 0.0, lax.add, win, strides, pads)
+    return total / count
+
+
+def max_pool(window: int | Sequence[int] = 2, stride: int | Sequence[int] | None = None, padding: Padding = "VALID",
+             name: str = "max_pool") -> Layer:
+    """Maximum over each window (stride defaults to the window: non-overlapping)."""
+    return _pool("max_pool", window, stride, padding, name, _max)
+
+
+def avg_pool(window: int | Sequence[int] = 2, stride: int | Sequence[int] | None = None, padding: Padding = "VALID",
+             name: str = "avg_pool") -> Layer:
+    """Mean over each window (stride defaults to the window: non-overlapping)."""
+    return _pool("avg_pool", window, stride, padding, name, _avg)
+
+
+def subsample(window: int | Sequence[int] = 2, name: str = "subsample") -> Layer:
+    """LeNet-5's trainable subsampling: the window average times a learned per-channel coefficient, plus a bias.
+
+    Params ``{'coef': (channels,), 'b': (channels,)}``: 2 per feature map (S2 has 12, S4 has 32).
+    """
+    return _pool("subsample", window, None, "VALID", name, _avg,
+                 params_fn=lambda c: {"coef": jnp.ones((c,)), "b": jnp.zeros((c,))},
+                 post=lambda p, y: y * p["coef"] + p["b"])
