@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import jax
 
+from jaxnets.losses import HEADS
 from jaxnets.nn.core import Layer, PyTree, Shape
 
 
@@ -21,6 +22,10 @@ class Model:
     layer: Layer
     input_shape: Shape
     head: str = "softmax"
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"{self.name}: unknown output head {self.head!r}; choose one of {sorted(HEADS)}")
 
     def init(self, key: jax.Array) -> tuple[PyTree, PyTree]:
         """Initialise parameters and non-trained state for this model's input shape."""

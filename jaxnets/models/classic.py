@@ -45,6 +45,7 @@ def logistic_regression(input_shape: Shape = (28, 28, 1), num_classes: int = 10)
 def mlp(input_shape: Shape = (28, 28, 1), num_classes: int = 10, hidden: Sequence[int] = (300, 100),
         activation: str = "relu", head: str = "softmax", dropout: float = 0.0) -> Model:
     """Multilayer perceptron of any depth/width: flatten, then ``hidden`` dense layers with ``activation``."""
+    nn.get_activation(activation)  # an unknown name fails here, with the list of known activations
     w_init = nn.initializers.for_activation(activation)
     layers = [nn.flatten()]
     for i, width in enumerate(hidden, start=1):

@@ -22,6 +22,22 @@ C3_TABLE = np.array([
 ], dtype=bool)
 
 
+def _table_fan_in_uniform(table: np.ndarray, window_size: int, scale: float = 2.4) -> nn.initializers.Initializer:
+    """The paper's U(-scale/F, scale/F) for a convolution with a connection table, stored compactly as
+    ``(*window, n_connections)``: F is the fan-in of the output map each connection feeds, ``window_size`` times the
+    number of input maps connected to it (75, 100 or 150 in C3), not ``window_size`` alone."""
+    _, cols = np.nonzero(table)  # the order of the compact weights (see nn.conv)
+    fan_in = window_size * np.asarray(table, bool).sum(axis=0)[cols]
+
+    def init(key: jax.Array, shape: tuple[int, ...], dtype=None) -> jax.Array:
+        if shape[-1] != len(cols):
+            raise ValueError(f"expected {len(cols)} connections in the last axis; got shape {shape}")
+        u = jax.random.uniform(key, shape, dtype, -1.0, 1.0)
+        return u * jnp.asarray(scale / fan_in, u.dtype)
+
+    return init
+
+
 def rbf_output(classes: int = 10, name: str = "output") -> Layer:
     """The paper's Euclidean RBF output units: logit_i = -||x - c_i||^2 with fixed (untrained) +-1 codes c_i.
 
@@ -48,6 +64,8 @@ def lenet5(num_classes: int = 10, input_shape: Shape = (32, 32, 1), strategy: st
     Images smaller than 32x32 are to be zero-padded to it, as the paper did for MNIST.
     Parameters: C1 156, S2 12, C3 1,516, S4 32, C5 48,120, F6 10,164 (the RBF codes are fixed, not trained).
     """
+    if len(input_shape) != 3:
+        raise ValueError(f"lenet5 takes images of shape (height, width, channels); got input_shape {input_shape}")
     h, w, c = input_shape
     input_shape = (max(h, 32), max(w, 32), c)  # smaller images (MNIST's 28x28) are padded to 32x32 by the data path
     init = nn.initializers.lecun_uniform_1998()
@@ -55,7 +73,8 @@ def lenet5(num_classes: int = 10, input_shape: Shape = (32, 32, 1), strategy: st
     layer = nn.serial(
         nn.conv2d(6, 5, w_init=init, strategy=strategy, name="C1"), act,
         nn.subsample(2, name="S2"), act,
-        nn.conv2d(16, 5, connections=C3_TABLE, w_init=init, strategy=strategy, name="C3"), act,
+        nn.conv2d(16, 5, connections=C3_TABLE, w_init=_table_fan_in_uniform(C3_TABLE, 25), strategy=strategy,
+                  name="C3"), act,
         nn.subsample(2, name="S4"), act,
         nn.conv2d(120, 5, w_init=init, strategy=strategy, name="C5"), act,
         nn.flatten(), nn.dense(84, w_init=init, name="F6"), act,

@@ -29,6 +29,8 @@ STRATEGIES = ("auto", "xla", "im2col")
 
 def conv_output_size(n: int, f: int, p: int = 0, s: int = 1) -> int:
     """Output length of a convolution or pooling window: floor((n + 2p - f) / s) + 1."""
+    if n < 1 or f < 1 or s < 1 or p < 0:
+        raise ValueError(f"need input n >= 1, window f >= 1, stride s >= 1, padding p >= 0; got {n=}, {f=}, {s=}, {p=}")
     if f > n + 2 * p:
         raise ValueError(f"window {f} is larger than the padded input {n} + 2*{p}")
     return (n + 2 * p - f) // s + 1
@@ -36,8 +38,8 @@ def conv_output_size(n: int, f: int, p: int = 0, s: int = 1) -> int:
 
 def _tuple(v: int | Sequence[int], n: int, what: str) -> tuple[int, ...]:
     t = (v,) * n if isinstance(v, int) else tuple(v)
-    if len(t) != n or any(not isinstance(i, (int, np.integer)) or i < 0 for i in t):
-        raise ValueError(f"{what} must be a non-negative int or a sequence of {n} of them; got {v!r}")
+    if len(t) != n or any(not isinstance(i, (int, np.integer)) or i < 1 for i in t):
+        raise ValueError(f"{what} must be a positive int or a sequence of {n} of them; got {v!r}")
     return tuple(int(i) for i in t)
 
 
@@ -130,6 +132,7 @@ def conv(features: int, kernel_size: int | Sequence[int], *, ndim: int | None = 
     dilations = _tuple(dilation, ndim, "dilation")
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown convolution strategy {strategy!r}; choose one of {STRATEGIES}")
+    padding_pairs(padding, window, strides, window, dilations)  # reject a malformed padding now, not at init
     if groups < 1 or features % groups:
         raise ValueError(f"features ({features}) must be a positive multiple of groups ({groups})")
     w_init = w_init or inits.lecun_normal()

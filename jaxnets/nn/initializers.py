@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import jax
-import jax.numpy as jnp
 from jax.nn import initializers
 
 Initializer = initializers.Initializer
@@ -38,7 +37,7 @@ def for_activation(name: str) -> Initializer:
 def lecun_uniform_1998(scale: float = 2.4) -> Initializer:
     """LeCun et al. 1998's uniform(-scale/F_in, scale/F_in) with F_in the unit's fan-in (all but the last axis)."""
 
-    def init(key: jax.Array, shape: tuple[int, ...], dtype=jnp.float32) -> jax.Array:
+    def init(key: jax.Array, shape: tuple[int, ...], dtype=None) -> jax.Array:
         fan_in = max(1, math.prod(shape[:-1]))
         return jax.random.uniform(key, shape, dtype, -scale / fan_in, scale / fan_in)
 

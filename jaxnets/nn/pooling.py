@@ -20,6 +20,11 @@ def _pool(kind: str, window: int | Sequence[int], stride: int | Sequence[int] | 
           params_fn: Callable[[int], dict] | None = None,
           post: Callable[[dict, Array], Array] | None = None) -> Layer:
     """Shared shape logic of the pooling layers; ``reduce`` pools a channels-last batch."""
+    if isinstance(padding, str):
+        padding_pairs(padding, (1,), (1,), (1,))  # reject an unknown padding mode now rather than at init
+    for v, what in ((window, "window"), (stride, "stride")):
+        if isinstance(v, int):
+            _tuple(v, 1, f"{kind} {what}")
 
     def dims(in_shape: Shape):
         nd = len(in_shape) - 1

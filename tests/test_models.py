@@ -1,0 +1,85 @@
+"""Models: the registry, batched apply against vmap of the per-example apply, and input checking."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import random_like
+
+import jaxnets
+from jaxnets.models import REGISTRY
+
+
+@pytest.mark.parametrize(("name", "input_shape", "kwargs"), [
+    ("small_cnn", (8, 8, 1), dict(features=4, strategy="im2col")),
+    ("small_cnn", (8, 8, 1), dict(features=4, strategy="xla")),
+    ("mlp", (6,), dict(hidden=(5, 4), activation="tanh")),
+])
+def test_vmap_of_per_example_apply_equals_batched_apply(name, input_shape, kwargs):
+    model = jaxnets.build(name, input_shape, 3, **kwargs)
+    params, state = random_like(jax.eval_shape(model.init, jax.random.key(0)), np.random.default_rng(1), 0.5)
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((5, *input_shape)), jnp.float32)
+
+    def one(xi):
+        return model.apply(params, state, xi[None])[0][0]
+
+    per_example = jax.vmap(one)(x)
+    batched, _ = model.apply(params, state, x)
+    assert per_example.shape == batched.shape == (5, 3)
+    np.testing.assert_allclose(per_example, batched, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(one(x[2]), batched[2], rtol=1e-5, atol=1e-5)
+    assert float(jnp.std(batched[:, 0])) > 0  # the examples really differ
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_registry_builds_every_model_with_the_requested_shapes(name):
+    shape = (32, 32, 1) if name == "lenet5" else (28, 28, 1)
+    model = jaxnets.build(name, shape, 10)
+    assert model.input_shape == shape
+    params, state = jax.eval_shape(model.init, jax.random.key(0))
+    out = jax.eval_shape(lambda p, s, x: model.apply(p, s, x)[0], params, state,
+                         jax.ShapeDtypeStruct((4, *shape), jnp.float32))
+    assert out.shape == (4, 10)
+    assert model.head in jaxnets.losses.HEADS
+
+
+def test_two_classes_use_one_output_unit_where_the_head_is_binary():
+    for name, head in (("perceptron", "perceptron"), ("logistic", "sigmoid")):
+        model = jaxnets.build(name, (3,), 2)
+        assert model.head == head
+        params, _ = jax.eval_shape(model.init, jax.random.key(0))
+        assert params["out"]["w"].shape == (3, 1)
+
+
+def test_apply_with_wrong_input_shape_names_the_expected_shape():
+    model = jaxnets.build("small_cnn", (8, 8, 1), 3, features=4)
+    params, state = jax.eval_shape(model.init, jax.random.key(0))  # the input check comes before any computation
+    for bad in [(2, 8, 8, 3), (2, 9, 8, 1), (8, 8, 1), (2, 8, 8)]:
+        with pytest.raises(ValueError, match=r"expects input of shape \(batch, 8, 8, 1\); got") as err:
+            model.apply(params, state, jnp.zeros(bad))
+        assert str(bad) in str(err.value) and "\n" not in str(err.value)
+    mlp_model = jaxnets.build("mlp", (6,), 3, hidden=(4,))
+    with pytest.raises(ValueError, match=r"\(batch, 6\)"):
+        mlp_model.apply(*jax.eval_shape(mlp_model.init, jax.random.key(0)), jnp.zeros((2, 7)))
+
+
+def test_unknown_model_name():
+    with pytest.raises(ValueError, match="unknown model 'resnet'; choose one of") as err:
+        jaxnets.build("resnet")
+    assert "lenet5" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_bad_model_options_raise_clear_errors():
+    with pytest.raises(ValueError, match="unknown activation 'swish'") as err:
+        jaxnets.build("mlp", (4,), 2, activation="swish")
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match="dropout rate"):
+        jaxnets.build("mlp", (4,), 2, dropout=1.5)
+    with pytest.raises(ValueError, match="unknown convolution strategy 'fft'"):
+        jaxnets.build("small_cnn", strategy="fft")
+    with pytest.raises(ValueError, match=r"\(height, width, channels\)"):
+        jaxnets.build("lenet5", (32, 32))
+    with pytest.raises(ValueError, match="unknown output head 'hinge'"):
+        jaxnets.build("mlp", (4,), 2, head="hinge")

@@ -1,0 +1,195 @@
+"""Layers and combinators: dropout semantics, shapes, parameter naming, activations and bad arguments."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import abstract_init, random_like
+
+from jaxnets import count_params, nn, summary
+
+KEY = jax.random.key(0)
+
+
+# --- dropout -------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
+def test_dropout_rate_is_the_drop_probability(rate):
+    x = jnp.ones((400, 500))
+    y, _ = nn.dropout(rate).apply({}, {}, x, key=jax.random.key(7), train=True)
+    dropped = float(jnp.mean(y == 0))
+    # 200,000 Bernoulli draws: the standard error of the fraction is below 0.0012, so 0.006 is 5 sigma
+    assert abs(dropped - rate) < 0.006, dropped
+    np.testing.assert_allclose(y[y != 0], 1.0 / (1.0 - rate), rtol=1e-6)  # survivors are scaled up
+    assert abs(float(jnp.mean(y)) - 1.0) < 0.02  # so the expectation is unchanged
+
+
+def test_dropout_eval_is_identity_and_train_needs_a_key():
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((4, 6)), jnp.float32)
+    layer = nn.dropout(0.5)
+    y, _ = layer.apply({}, {}, x, key=KEY, train=False)
+    np.testing.assert_array_equal(y, x)
+    y, _ = layer.apply({}, {}, x)  # eval is the default
+    np.testing.assert_array_equal(y, x)
+    with pytest.raises(ValueError, match="needs a PRNG key"):
+        layer.apply({}, {}, x, train=True)
+    a, _ = layer.apply({}, {}, x, key=jax.random.key(1), train=True)
+    b, _ = layer.apply({}, {}, x, key=jax.random.key(1), train=True)
+    c, _ = layer.apply({}, {}, x, key=jax.random.key(2), train=True)
+    np.testing.assert_array_equal(a, b)  # a fixed key gives a fixed mask
+    assert not np.array_equal(a, c)
+    y0, _ = nn.dropout(0.0).apply({}, {}, x, train=True)  # rate 0 needs no key and changes nothing
+    np.testing.assert_array_equal(y0, x)
+
+
+@pytest.mark.parametrize("rate", [1.0, -0.1, 1.5])
+def test_dropout_rejects_rates_outside_zero_one(rate):
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\)") as err:
+        nn.dropout(rate)
+    assert "\n" not in str(err.value)
+
+
+def test_serial_passes_distinct_keys_to_each_dropout():
+    layer = nn.serial(nn.dropout(0.5), nn.dropout(0.5))
+    params, state, _ = layer.init(KEY, (1000,))
+    assert params == {} and state == {}
+    y, _ = layer.apply(params, state, jnp.ones((1, 1000)), key=jax.random.key(3), train=True)
+    # independent masks keep a quarter of the units; one mask reused would keep half
+    assert abs(float(jnp.mean(y != 0)) - 0.25) < 0.05
+
+
+# --- shapes, names and combinators ---------------------------------------------------------------------------------
+
+def test_dense_and_flatten_shapes():
+    params, _, out = abstract_init(nn.serial(nn.flatten(), nn.dense(5)), (3, 4, 2))
+    assert out == (5,)
+    assert params["dense"]["w"].shape == (24, 5) and params["dense"]["b"].shape == (5,)
+
+
+def test_serial_names_parameters_uniquely_and_named_renames():
+    layer = nn.serial(nn.dense(4), nn.activation("relu"), nn.dense(3), nn.named("head", nn.dense(2)))
+    params, state, out = abstract_init(layer, (5,))
+    assert set(params) == {"dense0", "dense2", "head"} and state == {} and out == (2,)
+    assert count_params(params) == {"dense0": 24, "dense2": 15, "head": 8, "total": 47}
+    table = summary(params)
+    assert "dense0" in table and "47" in table.splitlines()[-1]
+
+
+def test_parallel_concatenates_channels_and_checks_shapes():
+    layer = nn.parallel(nn.conv2d(3, 3, padding="SAME"), nn.conv2d(5, 1), nn.max_pool(3, stride=1, padding="SAME"))
+    params, _, out = abstract_init(layer, (6, 6, 2))
+    assert out == (6, 6, 10)
+    params = random_like(params, np.random.default_rng(0))
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((2, 6, 6, 2)), jnp.float32)
+    y, _ = jax.jit(layer.apply)(params, {}, x)
+    assert y.shape == (2, 6, 6, 10)
+    np.testing.assert_array_equal(y[..., 8:], nn.max_pool(3, stride=1, padding="SAME").apply({}, {}, x)[0])
+    with pytest.raises(ValueError, match="must agree on all but the channel axis"):
+        nn.parallel(nn.conv2d(3, 3), nn.conv2d(3, 1)).init(KEY, (6, 6, 2))
+
+
+def test_residual_adds_the_shortcut():
+    body = nn.dense(3)
+    layer = nn.residual(body)
+    params, _, out = abstract_init(layer, (3,))
+    assert out == (3,) and set(params) == {"body"}
+    params = random_like(params, np.random.default_rng(0))
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((4, 3)), jnp.float32)
+    y, _ = layer.apply(params, {}, x)
+    np.testing.assert_allclose(y, body.apply(params["body"], {}, x)[0] + x, rtol=1e-6)
+    with pytest.raises(ValueError, match="same shape"):
+        nn.residual(nn.dense(4)).init(KEY, (3,))
+
+
+def test_batch_norm_state_flows_through_serial():
+    layer = nn.serial(nn.dense(3), nn.batch_norm(momentum=0.5), nn.activation("relu"))
+    params, state, _ = layer.init(KEY, (4,))
+    assert set(state) == {"batch_norm"}
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((8, 4)) + 3.0, jnp.float32)
+    _, new_state = layer.apply(params, state, x, train=True)
+    assert not np.allclose(new_state["batch_norm"]["mean"], 0.0)
+    _, eval_state = layer.apply(params, new_state, x, train=False)
+    np.testing.assert_array_equal(eval_state["batch_norm"]["mean"], new_state["batch_norm"]["mean"])
+
+
+@pytest.mark.parametrize(("strategy", "groups"), [("xla", 1), ("im2col", 1), ("xla", 3), ("im2col", 3)])
+def test_conv_3d_shapes(strategy, groups):
+    layer = nn.conv3d(6, (2, 3, 3), stride=(1, 2, 2), padding="SAME", groups=groups, strategy=strategy)
+    params, _, out = abstract_init(layer, (4, 7, 8, 3))
+    assert out == (4, 4, 4, 6) and params["w"].shape == (2, 3, 3, 3 // groups, 6)
+    y, _ = layer.apply(random_like(params, np.random.default_rng(0)), {}, jnp.ones((2, 4, 7, 8, 3)))
+    assert y.shape == (2, *out)
+
+
+# --- activations ---------------------------------------------------------------------------------------------------
+
+def test_activation_values():
+    x = jnp.asarray([-2.0, -0.5, 0.0, 1.0, 3.0])
+    np.testing.assert_allclose(nn.lecun_tanh(x), 1.7159 * np.tanh(2 * np.asarray(x) / 3), rtol=1e-6)
+    np.testing.assert_allclose(nn.lecun_tanh(jnp.asarray([1.0, -1.0])), [1.0, -1.0], atol=2e-4)  # f(+-1) = +-1
+    np.testing.assert_allclose(nn.get_activation("relu")(x), [0, 0, 0, 1, 3])
+    np.testing.assert_allclose(nn.get_activation("leaky_relu")(x), [-0.02, -0.005, 0, 1, 3], rtol=1e-6)
+    np.testing.assert_allclose(nn.get_activation("sigmoid")(x), 1 / (1 + np.exp(-np.asarray(x))), rtol=1e-6)
+    np.testing.assert_allclose(nn.get_activation("identity")(x), x)
+    sm = nn.get_activation("softmax")(x[None])
+    np.testing.assert_allclose(sm.sum(), 1.0, rtol=1e-6)
+    y, _ = nn.activation("tanh").apply({}, {}, x[None])
+    np.testing.assert_allclose(y[0], np.tanh(np.asarray(x)), rtol=1e-6)
+
+
+def test_every_activation_has_an_initialiser():
+    for name in nn.ACTIVATIONS:
+        w = nn.initializers.for_activation(name)(KEY, (50, 40))
+        assert w.shape == (50, 40) and 0.02 < float(jnp.std(w)) < 0.5
+
+
+# --- bad arguments -------------------------------------------------------------------------------------------------
+
+def _one_line_value_error(fn, match):
+    with pytest.raises(ValueError, match=match) as err:
+        fn()
+    assert "\n" not in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("padding", ["FULL", "same-ish", (1, 2, 3), ((1, 1),)])
+def test_bad_padding(padding):
+    _one_line_value_error(lambda: nn.conv2d(4, 3, padding=padding), "padding must be 'SAME', 'VALID'")
+
+
+def test_bad_pool_arguments():
+    _one_line_value_error(lambda: nn.max_pool(2, padding="CAUSAL"), "padding must be")
+    _one_line_value_error(lambda: nn.avg_pool(2, stride=0), "stride must be a positive int")
+    _one_line_value_error(lambda: nn.max_pool(0), "window must be a positive int")
+
+
+def test_bad_strategy():
+    _one_line_value_error(lambda: nn.conv2d(4, 3, strategy="fft"), r"unknown convolution strategy 'fft'; choose one of")
+    x, w = jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 1))
+    _one_line_value_error(lambda: nn.conv_general(x, w, (1, 1), ((0, 0), (0, 0)), strategy="winograd"),
+                          "unknown convolution strategy")
+
+
+def test_bad_activation():
+    _one_line_value_error(lambda: nn.activation("swish"), r"unknown activation 'swish'; choose one of \[")
+    _one_line_value_error(lambda: nn.initializers.for_activation("swish"), "no initialiser for activation 'swish'")
+
+
+@pytest.mark.parametrize("kwargs", [dict(stride=0), dict(kernel_size=0), dict(dilation=0), dict(stride=(1, 2, 3))])
+def test_bad_conv_geometry(kwargs):
+    args = {"features": 4, "kernel_size": 3, **kwargs}
+    _one_line_value_error(lambda: nn.conv2d(**args), "must be a positive int or a sequence of 2")
+
+
+def test_bad_groups_and_channels():
+    _one_line_value_error(lambda: nn.conv2d(5, 3, groups=2), r"features \(5\) must be a positive multiple of groups")
+    _one_line_value_error(lambda: nn.conv2d(4, 3, groups=2).init(KEY, (6, 6, 3)), r"input channels \(3\)")
+    _one_line_value_error(lambda: nn.conv2d(4, 3).init(KEY, (6, 3)), "a 2D convolution expects per-example input")
+    _one_line_value_error(lambda: nn.conv2d(4, 5).init(KEY, (3, 3, 1)), "larger than the padded input")
+    table = np.ones((3, 4), bool)
+    _one_line_value_error(lambda: nn.conv2d(4, 3, connections=table, groups=2), "cannot be combined")
+    _one_line_value_error(lambda: nn.conv2d(5, 3, connections=table), r"boolean \(in_channels, 5\) table")
+    _one_line_value_error(lambda: nn.conv2d(4, 3, connections=table).init(KEY, (6, 6, 2)), "3 rows for 2 input")
+    for bad in (lambda: nn.conv_output_size(5, 3, s=0), lambda: nn.conv_output_size(5, 3, p=-1)):
+        _one_line_value_error(bad, "stride s >= 1")
