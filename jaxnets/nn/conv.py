@@ -1,16 +1,18 @@
 """N-dimensional convolution (1D, 2D, 3D) behind one function, with selectable strategies.
 
 Layout is channels-last: inputs ``(batch, *spatial, channels)``, kernels ``(*window, in_channels // groups,
-features)``. Strategies compute the same function:
+features)``. Strategies compute the same function (equal up to float rounding, values and gradients):
 
 - ``"xla"``: ``lax.conv_general_dilated``, XLA's native convolution (best on GPU/TPU).
-- ``"im2col"``: gather the receptive fields with strided slices and contract them with one matrix product.
-- ``"auto"``: ``"xla"`` on accelerators, ``"im2col"`` on the CPU, whose native convolutions are slow for small
-  channel counts.
+- ``"im2col"``: the receptive fields gathered with strided slices of the input in channels-first layout, contracted
+  with the kernel in one matrix product; differentiated by autodiff (matrix products and col2im).
+- ``"auto"``: ``"xla"`` on accelerators; on the CPU a per-shape mix (``cpu_plan``) of the fastest forward, input
+  gradient (col2im accumulated in place) and kernel gradient, joined by a custom VJP.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 
@@ -76,42 +78,131 @@ def _dimension_numbers(nd: int) -> tuple[str, str, str]:
     return f"N{sp}C", f"{sp}IO", f"N{sp}C"
 
 
-def _patches(x: Array, window: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
-             out_spatial: Sequence[int]) -> Array:
-    """Receptive fields of ``x`` (already padded): ``(batch, *out_spatial, prod(window), channels)``."""
+def window_slices(x: Array, window: Sequence[int], stride: Sequence[int], dilation: Sequence[int],
+                  out_spatial: Sequence[int], first_axis: int = 1) -> list[Array]:
+    """One strided slice of ``x`` per window offset (row-major): the values under that tap of every output window.
+
+    The spatial axes of ``x`` (already padded) start at ``first_axis``; each slice has ``out_spatial`` there.
+    """
     slices = []
     for offset in itertools.product(*(range(k) for k in window)):
-        start = (0, *(o * d for o, d in zip(offset, dilation, strict=True)), 0)
-        limit = (x.shape[0], *(st + (n - 1) * s + 1 for st, n, s in zip(start[1:-1], out_spatial, stride,
-                                                                          strict=True)), x.shape[-1])
-        slices.append(lax.slice(x, start, limit, (1, *stride, 1)))
-    return jnp.stack(slices, axis=-2)
+        start = [0] * x.ndim
+        limit, strides = list(x.shape), [1] * x.ndim
+        for i, (o, d, n, s) in enumerate(zip(offset, dilation, out_spatial, stride, strict=True)):
+            start[first_axis + i] = o * d
+            limit[first_axis + i] = o * d + (n - 1) * s + 1
+            strides[first_axis + i] = s
+        slices.append(lax.slice(x, start, limit, strides))
+    return slices
+
+
+def _conv_xla(x: Array, w: Array, stride, padding, groups: int, dilation) -> Array:
+    return lax.conv_general_dilated(x, w, stride, padding, rhs_dilation=dilation,
+                                    dimension_numbers=_dimension_numbers(x.ndim - 2), feature_group_count=groups)
+
+
+def _conv_im2col(x: Array, w: Array, stride, padding, groups: int, dilation) -> Array:
+    """Channels-first im2col: patches ``(window * channels, batch * out)`` from contiguous strided slices of the
+    input transposed to ``(channels, batch, *spatial)``, then one (grouped) matrix product ``w^T @ patches``.
+
+    Its autodiff is matrix products too: the weight gradient ``patches @ dy`` and, for the input, ``w @ dy^T``
+    scattered back by the transposes of the slices (col2im: a sum of padded arrays that XLA fuses into one loop).
+    """
+    nd = x.ndim - 2
+    window, features = w.shape[:nd], w.shape[-1]
+    xt = jnp.moveaxis(x, -1, 0)  # (C, N, *spatial): every slice copies contiguous rows
+    xt = lax.pad(xt, jnp.zeros((), x.dtype), [(0, 0, 0), (0, 0, 0), *((lo, hi, 0) for lo, hi in padding)])
+    out = [(n - ((k - 1) * d + 1)) // s + 1 for n, k, d, s in zip(xt.shape[2:], window, dilation, stride, strict=True)]
+    k, cin_g = int(np.prod(window)), w.shape[-2]
+    cols = jnp.stack(window_slices(xt, window, stride, dilation, out, first_axis=2))  # (K, C, N, *out)
+    if groups == 1:  # a plain matrix product: (K*C, F)^T @ (K*C, N*out)
+        yt = lax.dot_general(w.reshape(k * cin_g, features), cols.reshape(k * cin_g, -1), (((0,), (0,)), ((), ())))
+    else:  # one product per group: (groups, F/groups, N*out)
+        cols = cols.reshape(k, groups, cin_g, -1)
+        wg = w.reshape(k, cin_g, groups, features // groups)
+        yt = lax.dot_general(wg, cols, (((0, 1), (0, 2)), ((2,), (1,))))
+    return jnp.moveaxis(yt.reshape(features, x.shape[0], *out), 0, -1)
+
+
+_IMPLS = {"xla": _conv_xla, "im2col": _conv_im2col}
+
+
+def _col2im_input_grad(dy: Array, w: Array, x_shape, stride, padding, dilation) -> Array:
+    """Input gradient of an (ungrouped) convolution: ``w @ dy^T`` scattered back by col2im, accumulated in place
+    (XLA would otherwise fuse a sum of K padded arrays into every consumer of the gradient and recompute it there)."""
+    nd = len(x_shape) - 2
+    window, features, cin = w.shape[:nd], w.shape[-1], w.shape[-2]
+    out = dy.shape[1:-1]
+    dyt = jnp.moveaxis(dy, -1, 0).reshape(features, -1)
+    dcols = lax.dot_general(w.reshape(-1, features), dyt, (((1,), (0,)), ((), ())))  # (K*C, N*out)
+    dcols = dcols.reshape(-1, cin, x_shape[0], *out)
+    padded = [n + lo + hi for n, (lo, hi) in zip(x_shape[1:-1], padding, strict=True)]
+    dxt = jnp.zeros((cin, x_shape[0], *padded), dy.dtype)
+    for k, offset in enumerate(itertools.product(*(range(k) for k in window))):
+        if all(s == 1 for s in stride):  # accumulate in place: XLA cannot fuse (and so recompute) the sum
+            start = (0, 0, *(o * d for o, d in zip(offset, dilation, strict=True)))
+            region = lax.dynamic_slice(dxt, start, dcols[k].shape)
+            dxt = lax.dynamic_update_slice(dxt, region + dcols[k], start)
+            continue
+        cfg = [(0, 0, 0), (0, 0, 0)]
+        for o, d, n, m, s in zip(offset, dilation, padded, out, stride, strict=True):
+            cfg.append((o * d, n - o * d - (m - 1) * s - 1, s - 1))
+        dxt = dxt + lax.pad(dcols[k], jnp.zeros((), dy.dtype), cfg)
+    dxt = lax.pad(dxt, jnp.zeros((), dy.dtype), [(0, 0, 0), (0, 0, 0), *((-lo, -hi, 0) for lo, hi in padding)])
+    return jnp.moveaxis(dxt, 0, -1)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5, 6))
+def _conv_mixed(x: Array, w: Array, stride, padding, groups: int, dilation, plan: tuple[str, str, str]) -> Array:
+    """The convolution computed by ``plan[0]``, its input gradient by ``plan[1]`` and its kernel gradient by
+    ``plan[2]`` ('im2col' input gradients are col2im), so that each part takes its fastest route."""
+    return _IMPLS[plan[0]](x, w, stride, padding, groups, dilation)
+
+
+def _conv_mixed_fwd(x, w, stride, padding, groups, dilation, plan):
+    return _conv_mixed(x, w, stride, padding, groups, dilation, plan), (x, w)
+
+
+def _conv_mixed_bwd(stride, padding, groups, dilation, plan, res, dy):
+    x, w = res
+    if plan[1] == "im2col" and groups == 1:
+        dx = _col2im_input_grad(dy, w, x.shape, stride, padding, dilation)
+    else:
+        dx = jax.vjp(lambda x: _IMPLS[plan[1]](x, w, stride, padding, groups, dilation), x)[1](dy)[0]
+    dw = jax.vjp(lambda w: _IMPLS[plan[2]](x, w, stride, padding, groups, dilation), w)[1](dy)[0]
+    return dx, dw
+
+
+_conv_mixed.defvjp(_conv_mixed_fwd, _conv_mixed_bwd)
+
+
+def cpu_plan(in_shape: Sequence[int], w_shape: Sequence[int], groups: int = 1) -> tuple[str, str, str]:
+    """'auto''s CPU choice of (forward, input gradient, kernel gradient) strategies for a convolution's shapes.
+
+    Measured on x86 with XLA:CPU (bench/README.md): the native convolution is slow forward for few input channels
+    and few features (LeNet-5's C1: im2col is ~3x faster) and slow for every input gradient (a transposed
+    convolution: col2im is 2-10x faster), while its kernel gradient is the fastest. Grouped convolutions use XLA.
+    """
+    del in_shape
+    if groups != 1:
+        return ("xla", "xla", "xla")
+    cin, features = w_shape[-2], w_shape[-1]
+    return ("im2col" if cin <= 4 and features <= 32 else "xla", "im2col", "xla")
 
 
 def conv_general(x: Array, w: Array, stride: Sequence[int], padding: Sequence[tuple[int, int]], groups: int = 1,
                  dilation: Sequence[int] | None = None, strategy: str = "auto") -> Array:
     """Channels-last N-D convolution of ``x`` with kernel ``w`` by the chosen strategy (all give equal results)."""
     nd = x.ndim - 2
-    dilation = tuple(dilation or (1,) * nd)
+    stride, dilation = tuple(stride), tuple(dilation or (1,) * nd)
+    padding = tuple((int(lo), int(hi)) for lo, hi in padding)
     if strategy == "auto":
-        strategy = "im2col" if jax.default_backend() == "cpu" else "xla"
-    if strategy == "xla":
-        return lax.conv_general_dilated(x, w, tuple(stride), tuple(padding), rhs_dilation=dilation,
-                                        dimension_numbers=_dimension_numbers(nd), feature_group_count=groups)
-    if strategy != "im2col":
+        if jax.default_backend() != "cpu":
+            return _conv_xla(x, w, stride, padding, groups, dilation)
+        return _conv_mixed(x, w, stride, padding, groups, dilation, cpu_plan(x.shape, w.shape, groups))
+    if strategy not in _IMPLS:
         raise ValueError(f"unknown convolution strategy {strategy!r}; choose one of {STRATEGIES}")
-    window = w.shape[:nd]
-    xp = jnp.pad(x, ((0, 0), *padding, (0, 0)))
-    out_spatial = [(n - ((k - 1) * d + 1)) // s + 1
-                   for n, k, d, s in zip(xp.shape[1:-1], window, dilation, stride, strict=True)]
-    cols = _patches(xp, window, stride, dilation, out_spatial)  # (N, *out, K, C)
-    k, cin_g, features = int(np.prod(window)), w.shape[-2], w.shape[-1]
-    if groups == 1:
-        return cols.reshape(*cols.shape[:-2], k * cin_g) @ w.reshape(k * cin_g, features)
-    cols = cols.reshape(*cols.shape[:-1], groups, cin_g)
-    wg = w.reshape(k, cin_g, groups, features // groups)
-    y = jnp.einsum("...kgc,kcgf->...gf", cols, wg)
-    return y.reshape(*y.shape[:-2], features)
+    return _IMPLS[strategy](x, w, stride, padding, groups, dilation)
 
 
 def conv(features: int, kernel_size: int | Sequence[int], *, ndim: int | None = None, stride: int | Sequence[int] = 1,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from jaxnets.nn.conv import Padding, _tuple, conv_output_size, padding_pairs
@@ -48,20 +50,58 @@ def _pool(kind: str, window: int | Sequence[int], stride: int | Sequence[int] | 
     return Layer(init, apply, name)
 
 
-def _window_reduce(x: Array, init: float, op, win, strides, pads) -> Array:
+def _blocks(x: Array, init: float, win, pads) -> tuple[Array, tuple[int, ...]]:
+    """Non-overlapping windows as axes: ``(N, o1, k1, o2, k2, ..., C)`` and the window axes' indices."""
+    x = lax.pad(x, jnp.asarray(init, x.dtype), [(0, 0, 0), *((lo, hi, 0) for lo, hi in pads), (0, 0, 0)])
+    out = [n // k for n, k in zip(x.shape[1:-1], win, strict=True)]
+    x = x[(slice(None), *(slice(0, o * k) for o, k in zip(out, win, strict=True)))]  # floor: drop the ragged edge
+    shape = [x.shape[0]]
+    for o, k in zip(out, win, strict=True):
+        shape += [o, k]
+    return x.reshape(*shape, x.shape[-1]), tuple(range(2, 2 * len(win) + 1, 2))
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _block_max(xb: Array, axes: tuple[int, ...]) -> Array:
+    """Max over the window axes; its derivative follows the first maximum of a window (row-major) on ties, exactly
+    like reduce_window's gradient (select_and_scatter), but as one elementwise select instead of a scatter."""
+    return jnp.max(xb, axes)
+
+
+@_block_max.defjvp
+def _block_max_jvp(axes, primals, tangents):
+    (xb,), (tb,) = primals, tangents
+    y = jnp.max(xb, axes, keepdims=True)
+    k = math.prod(xb.shape[a] for a in axes)
+    order = np.arange(k).reshape([xb.shape[a] if a in axes else 1 for a in range(xb.ndim)])
+    first = jnp.min(jnp.where(xb == y, order, k), axes, keepdims=True)
+    return jnp.squeeze(y, axes), jnp.sum(jnp.where(order == first, tb, 0), axes)
+
+
+def _window_reduce(x: Array, init: float, kind: str, win, strides, pads) -> Array:
+    """Max or sum over every window of a channels-last batch (padding with ``init``).
+
+    Non-overlapping windows (stride == window, the classic 2x2 pooling) are reshaped into axes and reduced, with a
+    gradient that is one fused select or broadcast; on the CPU that is several times faster than reduce_window and
+    its select_and_scatter gradient. Other windows use reduce_window.
+    """
+    if tuple(win) == tuple(strides):
+        xb, axes = _blocks(x, init, win, pads)
+        return _block_max(xb, axes) if kind == "max" else jnp.sum(xb, axes)
+    op = lax.max if kind == "max" else lax.add
     return lax.reduce_window(x, init, op, (1, *win, 1), (1, *strides, 1), ((0, 0), *pads, (0, 0)))
 
 
 def _max(x, win, strides, pads):
-    return _window_reduce(x, -jnp.inf, lax.max, win, strides, pads)
+    return _window_reduce(x, -jnp.inf, "max", win, strides, pads)
 
 
 def _avg(x, win, strides, pads):
     """Mean over each window; padded positions are not counted (like PyTorch's count_include_pad=False)."""
-    total = _window_reduce(x, 0.0, lax.add, win, strides, pads)
+    total = _window_reduce(x, 0.0, "sum", win, strides, pads)
     if all(p == (0, 0) for p in pads):
         return total / math.prod(win)
-    count = _window_reduce(jnp.ones((1, *x.shape[1:-1], 1), x.dtype), 0.0, lax.add, win, strides, pads)
+    count = _window_reduce(jnp.ones((1, *x.shape[1:-1], 1), x.dtype), 0.0, "sum", win, strides, pads)
     return total / count
 
 
