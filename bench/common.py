@@ -8,6 +8,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -20,6 +21,8 @@ from jaxnets.models.lenet import C3_TABLE
 from jaxnets.nn import conv_general, lecun_tanh
 from jaxnets.nn.pooling import _avg, _max
 
+# The MNIST files beside the checkout (../shared/data/mnist), or JAXNETS_MANUAL_DIR.
+MNIST_DIR = os.environ.get("JAXNETS_MANUAL_DIR", str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
 BATCH = 128
 LR, MOMENTUM = 0.01, 0.9
 

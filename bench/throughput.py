@@ -153,8 +153,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ap.add_argument("--steps", type=int, default=20, help="steps per timed repeat (7 repeats, median)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--epoch", action="store_true", help="also time a full MNIST epoch through jaxnets.train.fit")
-    ap.add_argument("--data-dir", default="/tmp/jaxnets_bench_tfds")
-    ap.add_argument("--manual-dir", default=os.environ.get("JAXNETS_MANUAL_DIR", "/work/shared/data/mnist"))
+    ap.add_argument("--data-dir", default=None, help="TFDS data dir (default: TFDS's own)")
+    ap.add_argument("--manual-dir", default=common.MNIST_DIR, help="folder with the MNIST files")
     args = ap.parse_args(argv)
     say = (lambda *a: None) if args.json else (lambda *a: print(*a, flush=True))
 

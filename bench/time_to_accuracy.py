@@ -1,11 +1,13 @@
 """Seconds to reach a test accuracy (default 99%) on MNIST: jaxnets against a PyTorch reference training loop.
 
-    python bench/time_to_accuracy.py [--model lenet5_modern] [--target 0.99] [--max-epochs 15] [--json]
+    python bench/time_to_accuracy.py [--model lenet5_modern] [--target 0.99] [--epochs 10] [--json]
 
 Both train the same architecture (bench/common.py's spec for PyTorch, the registered model for jaxnets) on the same
-normalised data with SGD (lr 0.01, momentum 0.9), batch 128, a fresh shuffle every epoch, and evaluate on the 10k
-test images after every epoch. The clock includes everything after the data is in memory: jaxnets' compilation and
-every evaluation. jaxnets trains with ``jaxnets.train``'s jitted, donating, device-resident step (as ``fit`` does).
+normalised data with train.py's default recipe for lenet5_modern — SGD with momentum 0.9, lr 0.01 decayed to 0 by a
+cosine over ``--epochs`` epochs (optax's cosine_decay_schedule; torch's CosineAnnealingLR stepped per batch), batch
+128, a fresh shuffle every epoch — and evaluate on the 10k test images after every epoch. The clock includes
+everything after the data is in memory: jaxnets' compilation and every evaluation. jaxnets trains with
+``jaxnets.train``'s jitted, donating, device-resident step (as ``fit`` does).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from pathlib import Path
 
 import jax
 import numpy as np
-import optax
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
@@ -34,7 +35,8 @@ def run_jaxnets(name: str, ds: data.Dataset, target: float, max_epochs: int) -> 
     """Train with jaxnets.train's indexed step; seconds until the test accuracy first reaches ``target``."""
     t0 = time.perf_counter()
     model = jaxnets.build(name)
-    opt = optax.sgd(LR, momentum=common.MOMENTUM)
+    opt = train.make_optimizer("momentum", LR, common.MOMENTUM, schedule="cosine",
+                               total_steps=max_epochs * (len(ds.train_x) // common.BATCH))
     state = train.create_train_state(model, opt, jax.random.PRNGKey(0))
     step = train.make_indexed_train_step(model, opt)
     xs, ys = jax.device_put(ds.train_x), jax.device_put(ds.train_y)
@@ -64,6 +66,7 @@ def run_torch(name: str, ds: data.Dataset, target: float, max_epochs: int) -> di
     t0 = time.perf_counter()
     net, _ = built
     opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=common.MOMENTUM)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max_epochs * (len(ds.train_x) // common.BATCH))
     to_nchw = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))  # noqa: E731
     xs, ys = to_nchw(ds.train_x), torch.from_numpy(ds.train_y.astype(np.int64))
     xt, yt = to_nchw(ds.test_x), torch.from_numpy(ds.test_y.astype(np.int64))
@@ -76,6 +79,7 @@ def run_torch(name: str, ds: data.Dataset, target: float, max_epochs: int) -> di
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(net(xs[idx]), ys[idx]).backward()
             opt.step()
+            schedule.step()
         net.eval()
         with torch.no_grad():
             correct = sum(int((net(xt[i:i + 1000]).argmax(1) == yt[i:i + 1000]).sum()) for i in range(0, len(xt), 1000))
@@ -92,10 +96,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default="lenet5_modern", choices=[m for m in common.SPECS if m != "lenet5"])
     ap.add_argument("--target", type=float, default=0.99)
-    ap.add_argument("--max-epochs", type=int, default=15)
+    ap.add_argument("--epochs", type=int, default=10, help="length of the cosine schedule, and the most epochs run")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--data-dir", default="/tmp/jaxnets_bench_tfds")
-    ap.add_argument("--manual-dir", default=os.environ.get("JAXNETS_MANUAL_DIR", "/work/shared/data/mnist"))
+    ap.add_argument("--data-dir", default=None, help="TFDS data dir (default: TFDS's own)")
+    ap.add_argument("--manual-dir", default=common.MNIST_DIR, help="folder with the MNIST files")
     args = ap.parse_args(argv)
     try:
         ds = data.load("mnist", common.SPECS[args.model][0], data_dir=args.data_dir, manual_dir=args.manual_dir)
@@ -103,10 +107,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         print(f"skipped: MNIST unavailable ({e})")
         return {}
     results = {"model": args.model, "target": args.target, "load_before": os.getloadavg()[0]}
-    results["jaxnets"] = run_jaxnets(args.model, ds, args.target, args.max_epochs)
+    results["jaxnets"] = run_jaxnets(args.model, ds, args.target, args.epochs)
     if not args.json:
         print(f"jaxnets: {results['jaxnets']}", flush=True)
-    results["torch"] = run_torch(args.model, ds, args.target, args.max_epochs)
+    results["torch"] = run_torch(args.model, ds, args.target, args.epochs)
     results["load_after"] = os.getloadavg()[0]
     print(json.dumps(results) if args.json else f"torch:   {results['torch']}")
     return results

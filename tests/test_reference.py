@@ -86,33 +86,26 @@ POOL_CASES = [
 ]
 
 
+POOLS = {
+    "max": (nn.max_pool, fnn.max_pool),
+    # padded positions are excluded from the mean (flax's count_include_pad=False)
+    "avg": (nn.avg_pool, lambda *a: fnn.avg_pool(*a, count_include_pad=False)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(POOLS))
 @pytest.mark.parametrize(("in_shape", "window", "stride", "padding"), POOL_CASES)
-def test_max_pool_matches_flax(in_shape, window, stride, padding):
+def test_pool_matches_flax(kind, in_shape, window, stride, padding):
+    ours, theirs = POOLS[kind]
     nd = len(in_shape) - 1
     x = _rand(np.random.default_rng(2), (2, *in_shape))
-    layer = nn.max_pool(window, stride, padding)
+    layer = ours(window, stride, padding)
     _, _, out_shape = abstract_init(layer, in_shape)
     y, _ = layer.apply({}, {}, x)
     win = (window,) * nd if isinstance(window, int) else window
     stride = window if stride is None else stride  # flax's default stride is 1, jaxnets' is the window
     strides = (stride,) * nd if isinstance(stride, int) else stride
-    ref = fnn.max_pool(x, win, strides, padding)
-    assert y.shape == ref.shape == (2, *out_shape)
-    np.testing.assert_allclose(y, ref, **TOL)
-
-
-@pytest.mark.parametrize(("in_shape", "window", "stride", "padding"), POOL_CASES)
-def test_avg_pool_matches_flax(in_shape, window, stride, padding):
-    """Padded positions are excluded from the mean (flax's count_include_pad=False)."""
-    nd = len(in_shape) - 1
-    x = _rand(np.random.default_rng(3), (2, *in_shape))
-    layer = nn.avg_pool(window, stride, padding)
-    _, _, out_shape = abstract_init(layer, in_shape)
-    y, _ = layer.apply({}, {}, x)
-    win = (window,) * nd if isinstance(window, int) else window
-    stride = window if stride is None else stride  # flax's default stride is 1, jaxnets' is the window
-    strides = (stride,) * nd if isinstance(stride, int) else stride
-    ref = fnn.avg_pool(x, win, strides, padding, count_include_pad=False)
+    ref = theirs(x, win, strides, padding)
     assert y.shape == ref.shape == (2, *out_shape)
     np.testing.assert_allclose(y, ref, **TOL)
 
