@@ -159,7 +159,7 @@ def test_build_for_explains_incompatible_model_and_dataset():
 
 def test_config_resolution_fills_defaults_and_checks_names():
     config = train.TrainConfig().resolved()
-    assert (config.model, config.dataset, config.optimizer, config.epochs) == ("lenet5_modern", "mnist", "lamb", 10)
+    assert (config.model, config.dataset, config.optimizer, config.epochs) == ("lenet5_modern", "mnist", "momentum", 10)
     assert train.TrainConfig(model="lenet5").resolved().normalisation == "lenet1998"
     for bad, match in [({"model": "vgg99"}, "unknown model"), ({"optimizer": "lbfgs"}, "unknown optimizer"),
                        ({"epochs": 0}, "epochs")]:
