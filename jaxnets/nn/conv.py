@@ -7,7 +7,8 @@ features)``. Strategies compute the same function (equal up to float rounding, v
 - ``"im2col"``: the receptive fields gathered with strided slices of the input in channels-first layout, contracted
   with the kernel in one matrix product; differentiated by autodiff (matrix products and col2im).
 - ``"auto"``: ``"xla"`` on accelerators; on the CPU a per-shape mix (``cpu_plan``) of the fastest forward, input
-  gradient (col2im accumulated in place) and kernel gradient, joined by a custom VJP.
+  gradient (col2im accumulated in place) and kernel gradient, joined by a custom VJP (so reverse mode only:
+  use ``"xla"`` or ``"im2col"`` for forward-mode ``jax.jvp``).
 """
 
 from __future__ import annotations
@@ -176,14 +177,13 @@ def _conv_mixed_bwd(stride, padding, groups, dilation, plan, res, dy):
 _conv_mixed.defvjp(_conv_mixed_fwd, _conv_mixed_bwd)
 
 
-def cpu_plan(in_shape: Sequence[int], w_shape: Sequence[int], groups: int = 1) -> tuple[str, str, str]:
-    """'auto''s CPU choice of (forward, input gradient, kernel gradient) strategies for a convolution's shapes.
+def cpu_plan(w_shape: Sequence[int], groups: int = 1) -> tuple[str, str, str]:
+    """'auto''s CPU choice of (forward, input gradient, kernel gradient) strategies for a convolution's kernel shape.
 
     Measured on x86 with XLA:CPU (bench/README.md): the native convolution is slow forward for few input channels
     and few features (LeNet-5's C1: im2col is ~3x faster) and slow for every input gradient (a transposed
     convolution: col2im is 2-10x faster), while its kernel gradient is the fastest. Grouped convolutions use XLA.
     """
-    del in_shape
     if groups != 1:
         return ("xla", "xla", "xla")
     cin, features = w_shape[-2], w_shape[-1]
@@ -199,7 +199,7 @@ def conv_general(x: Array, w: Array, stride: Sequence[int], padding: Sequence[tu
     if strategy == "auto":
         if jax.default_backend() != "cpu":
             return _conv_xla(x, w, stride, padding, groups, dilation)
-        return _conv_mixed(x, w, stride, padding, groups, dilation, cpu_plan(x.shape, w.shape, groups))
+        return _conv_mixed(x, w, stride, padding, groups, dilation, cpu_plan(w.shape, groups))
     if strategy not in _IMPLS:
         raise ValueError(f"unknown convolution strategy {strategy!r}; choose one of {STRATEGIES}")
     return _IMPLS[strategy](x, w, stride, padding, groups, dilation)
