@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
+import jax.numpy as jnp
 
-from jaxnets.losses import HEADS
+from jaxnets.losses import HEADS, loss_for, predict
 from jaxnets.nn.core import Layer, PyTree, Shape
+
+# objective(model, params, state, x, y, *, key, train) -> ({metric name: per-example values}, new state)
+Objective = Callable[..., tuple[dict[str, jax.Array], PyTree]]
 
 
 @dataclass(frozen=True)
@@ -15,13 +20,15 @@ class Model:
     """A network ready to train: ``init(key) -> (params, state)``, ``apply(params, state, x) -> (outputs, state)``.
 
     ``head`` names the output head ('softmax', 'sigmoid', 'linear', 'perceptron') and so the loss that fits it;
-    the outputs are the head's pre-activations (logits) except for 'linear'.
+    the outputs are the head's pre-activations (logits) except for 'linear'. Models that are not classifiers
+    (autoencoders, language models) give an ``objective`` instead: see ``metrics``.
     """
 
     name: str
     layer: Layer
     input_shape: Shape
     head: str = "softmax"
+    objective: Objective | None = None
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
@@ -39,3 +46,13 @@ class Model:
             raise ValueError(f"{self.name} expects input of shape (batch, {', '.join(map(str, self.input_shape))}); "
                              f"got {tuple(x.shape)}")
         return self.layer.apply(params, state, x, key=key, train=train)
+
+    def metrics(self, params: PyTree, state: PyTree, x: jax.Array, y: jax.Array, *, key: jax.Array | None = None,
+                train: bool = False) -> tuple[dict[str, jax.Array], PyTree]:
+        """Per-example metrics of a batch, each of shape ``(batch,)``, and the new state. ``'loss'`` is always there:
+        its batch mean is what training minimises. Classifiers also report ``'accuracy'``."""
+        if self.objective is not None:
+            return self.objective(self, params, state, x, y, key=key, train=train)
+        outputs, state = self.apply(params, state, x, key=key, train=train)
+        correct = (predict(self.head, outputs) == y).astype(jnp.float32)
+        return {"loss": loss_for(self.head)(outputs, y), "accuracy": correct}, state

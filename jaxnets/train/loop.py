@@ -129,11 +129,10 @@ def fit(model: Model, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarr
         train_seconds = time.perf_counter() - t0
         if bar is not None:
             bar.close()
-        record = {"epoch": epoch + 1, "step": int(state.step), "train_loss": float(train["loss"]),
-                  "train_accuracy": float(train["accuracy"])}
+        record = {"epoch": epoch + 1, "step": int(state.step), **{f"train_{k}": float(v) for k, v in train.items()}}
         if test_x is not None:
             test = evaluate(model, state.params, state.model_state, test_x, test_y, eval_batch_size, shardings)
-            record.update(test_loss=test["loss"], test_accuracy=test["accuracy"])
+            record.update({f"test_{k}": v for k, v in test.items()})
         seconds = time.perf_counter() - t0
         elapsed += seconds
         record.update(seconds=round(seconds, 3), images_per_second=round(steps * batch_size / train_seconds, 1),
@@ -151,6 +150,12 @@ def fit(model: Model, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarr
 
 
 def _line(r: dict[str, Any], epochs: int) -> str:
-    test = (f"  test loss {r['test_loss']:.4f} acc {100 * r['test_accuracy']:.2f}%" if "test_loss" in r else "")
-    return (f"epoch {r['epoch']:>{len(str(epochs))}}/{epochs}  train loss {r['train_loss']:.4f} "
-            f"acc {100 * r['train_accuracy']:.2f}%{test}  {r['seconds']:.1f} s  {r['images_per_second']:.0f} img/s")
+    def fmt(metric: str, value: float) -> str:
+        return f"acc {100 * value:.2f}%" if metric == "accuracy" else f"{metric} {value:.4f}"
+
+    def split(name: str) -> str:
+        return " ".join([name] + [fmt(k.removeprefix(f"{name}_"), v) for k, v in r.items() if k.startswith(f"{name}_")])
+
+    test = f"  {split('test')}" if "test_loss" in r else ""
+    return (f"epoch {r['epoch']:>{len(str(epochs))}}/{epochs}  {split('train')}{test}  {r['seconds']:.1f} s  "
+            f"{r['images_per_second']:.0f} img/s")

@@ -1,4 +1,4 @@
-"""Metrics writers: one JSON object per epoch in ``metrics.jsonl``, and loss/accuracy curves in ``curves.png``."""
+"""Metrics writers: one JSON object per epoch in ``metrics.jsonl``, and metric curves in ``curves.png``."""
 
 from __future__ import annotations
 
@@ -32,20 +32,21 @@ def append_metrics(path: str | os.PathLike, record: dict[str, Any]) -> None:
 
 
 def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Plot train/test loss and accuracy against epoch into a PNG (matplotlib, Agg backend)."""
+    """Plot each metric (loss first, then accuracy, ...) for train and test against epoch into a PNG (Agg)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     epochs = [r["epoch"] for r in records]
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    for split in ("train", "test"):
-        ax_loss.plot(epochs, [r[f"{split}_loss"] for r in records], "o-", label=split)
-        ax_acc.plot(epochs, [100 * r[f"{split}_accuracy"] for r in records], "o-", label=split)
-    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
-    for ax in (ax_loss, ax_acc):
+    names = list(dict.fromkeys(k.removeprefix("train_") for k in records[0] if k.startswith("train_")))
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        scale = 100 if name == "accuracy" else 1
+        for split in ("train", "test"):
+            if f"{split}_{name}" in records[0]:
+                ax.plot(epochs, [scale * r[f"{split}_{name}"] for r in records], "o-", label=split)
+        ax.set(xlabel="epoch", ylabel=name + (" (%)" if scale == 100 else ""), title=name)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
