@@ -104,6 +104,18 @@ def test_pooling_1d_and_3d():
     _check_layer(nn.avg_pool(2), (4, 4, 4, 2))
 
 
+def test_adaptive_and_global_avg_pool():
+    _check_layer(nn.adaptive_avg_pool((3, 2)), (7, 5, 2))  # overlapping windows down, repetition up
+    _check_layer(nn.adaptive_avg_pool(4), (2, 2, 1))
+    _check_layer(nn.global_avg_pool(), (3, 4, 2))
+
+
+def test_lrn():
+    """Local response normalisation: the paper's constants, then ones large enough for the denominator to matter."""
+    _check_layer(nn.lrn(), (2, 2, 7), seed=1)
+    _check_layer(nn.lrn(size=3, alpha=0.5, beta=0.75, k=1.0), (2, 2, 5))
+
+
 def test_batch_norm_train():
     _check_layer(nn.batch_norm(), (3, 3, 2), batch=3, train=True)
     _check_layer(nn.batch_norm(), (4,), batch=5, train=True)
@@ -148,14 +160,37 @@ MODEL_CASES = {
     "small_cnn": dict(input_shape=(6, 6, 1), num_classes=3, features=4),
     "lenet5": dict(input_shape=(32, 32, 1), num_classes=10),
     "lenet5_modern": dict(input_shape=(28, 28, 1), num_classes=10),
+    # The ImageNet-era CNNs, reduced: tiny widths, tiny images (their small-input layouts), fewer blocks or modules;
+    # together they cover LRN (alexnet), inception modules with batch norm, basic and bottleneck blocks with
+    # identity, projection (option B) and zero-padding (option A) shortcuts.
+    "alexnet": dict(input_shape=(15, 15, 2), num_classes=3, channels=(2, 3, 3, 2, 2), hidden=(4,), dropout=0,
+                    lrn=True),
+    "vgg11": dict(input_shape=(8, 8, 3), num_classes=3, widths=(4, 4, 6, 6, 6), hidden=(4,)),
+    "googlenet": dict(input_shape=(8, 8, 2), num_classes=3, width=1 / 32, modules=("3a",)),
+    "resnet50": dict(input_shape=(12, 12, 1), num_classes=2, width=1, blocks=(1, 1, 1, 1)),
+    "resnet20": dict(input_shape=(6, 6, 2), num_classes=3, widths=(2, 3, 4)),
+    # Recurrent classifiers reading 4 rows of 3 pixels, through lax.scan (masks and cells: tests/test_recurrent.py).
+    "rnn": dict(input_shape=(4, 3), num_classes=3, hidden=3),
+    "lstm": dict(input_shape=(4, 3, 1), num_classes=3, hidden=3, layers=2),
+    "gru": dict(input_shape=(4, 3), num_classes=3, hidden=3),
 }
 # The LeNets are checked through XLA's convolutions, which compile several times faster in float64 than im2col's
 # gathers; im2col is checked layer by layer above (every conv case and the C3 table) and through small_cnn here.
-CHECK_STRATEGY = {"lenet5": "xla", "lenet5_modern": "xla", "small_cnn": "im2col"}
+CHECK_STRATEGY = {"lenet5": "xla", "lenet5_modern": "xla", "small_cnn": "im2col",
+                  **dict.fromkeys(["alexnet", "vgg11", "googlenet", "resnet50", "resnet20"], "xla")}
+
+# Models trained on an objective of their own (not a classifier head) have it checked by finite differences on
+# reduced configurations in their own files: tests/test_autoencoders.py, tests/test_rbm.py, tests/test_recurrent.py
+# (char_lstm: its inputs are token ids).
+CHECKED_ELSEWHERE = {"autoencoder", "dae", "conv_autoencoder", "conv_dae", "vae", "rbm", "char_lstm"}
+# Registered variants of a checked model, built by the same code: VGG-13/16/19 are vgg() with more convolutions per
+# stage; ResNet-18/34 are resnet() with basic blocks, whose code (models.resnet._stage, basic_block) resnet20 checks.
+SAME_CODE_AS = {"vgg13": "vgg11", "vgg16": "vgg11", "vgg19": "vgg11", "resnet18": "resnet50", "resnet34": "resnet50"}
 
 
 def test_every_registered_model_is_checked():
-    assert set(MODEL_CASES) | {"perceptron"} == set(REGISTRY)
+    assert set(MODEL_CASES) | {"perceptron"} | CHECKED_ELSEWHERE | set(SAME_CODE_AS) == set(REGISTRY)
+    assert all(REGISTRY[a][0].__module__ == REGISTRY[b][0].__module__ for a, b in SAME_CODE_AS.items())
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_CASES))

@@ -35,13 +35,18 @@ def test_vmap_of_per_example_apply_equals_batched_apply(name, input_shape, kwarg
 
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_registry_builds_every_model_with_the_requested_shapes(name):
-    shape = (32, 32, 1) if name == "lenet5" else (28, 28, 1)
+    shape = {"lenet5": (32, 32, 1), "char_lstm": (28,)}.get(name, (28, 28, 1))  # char_lstm: 28 token ids
     model = jaxnets.build(name, shape, 10)
     assert model.input_shape == shape
     params, state = jax.eval_shape(model.init, jax.random.key(0))
-    out = jax.eval_shape(lambda p, s, x: model.apply(p, s, x)[0], params, state,
-                         jax.ShapeDtypeStruct((4, *shape), jnp.float32))
-    assert out.shape == (4, 10)
+    x = jax.ShapeDtypeStruct((4, *shape), jnp.float32)
+    out = jax.eval_shape(lambda p, s, x: model.apply(p, s, x)[0], params, state, x)
+    if model.objective is None:
+        assert out.shape == (4, 10)
+    else:  # not a classifier (autoencoders, the RBM): its own objective gives per-example metrics, 'loss' among them
+        y = jnp.zeros((4, *shape) if name == "char_lstm" else 4, jnp.int32)  # a language model: next-token targets
+        metrics = jax.eval_shape(lambda p, s, x: model.metrics(p, s, x, y)[0], params, state, x)
+        assert metrics["loss"].shape == (4,)
     assert model.head in jaxnets.losses.HEADS
 
 
@@ -66,7 +71,7 @@ def test_apply_with_wrong_input_shape_names_the_expected_shape():
 
 
 def test_unknown_model_name():
-    with pytest.raises(ValueError, match="unknown model 'resnet'; choose one of") as err:
+    with pytest.raises(ValueError, match=r"unknown model 'resnet' \(did you mean resnet18, .*\); choose one of") as err:
         jaxnets.build("resnet")
     assert "lenet5" in str(err.value) and "\n" not in str(err.value)
 

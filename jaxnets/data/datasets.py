@@ -24,8 +24,9 @@ TFDS = {
     "cifar100": "tiny natural images, 32x32x3, 50k / 10k, 100 classes",
     "svhn_cropped": "street-view house numbers, 32x32x3, 73,257 / 26,032, 10 classes",
 }
-DATASETS = {**EMBEDDED, **TFDS}  # name -> description (other TFDS image-classification names work too)
-NORMALISATIONS = ("standard", "lenet1998", "none")
+TEXT = {"text:PATH": "the characters of any UTF-8 text file, windows of 64 -> next character (char_lstm)"}
+DATASETS = {**EMBEDDED, **TFDS, **TEXT}  # name -> description (other TFDS image-classification names work too)
+NORMALISATIONS = ("standard", "lenet1998", "unit", "none")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ class Dataset:
 
 def load_raw(name: str, data_dir: str | None = None, manual_dir: str | None = None) -> Dataset:
     """Load a dataset as stored: images stay uint8 (with a channel axis), toy sets float32. See ``prepare``."""
+    if name.startswith("text:"):  # token ids of a text file's characters (jaxnets.data.text)
+        from jaxnets.data.text import PREFIX, load_text
+        return load_text(name.removeprefix(PREFIX), name=name)
     if name == "xor":
         x, y = toy.xor()
         return Dataset(name, x, y, x, y, 2)
@@ -77,11 +81,16 @@ def check_fits(data_shape: tuple[int, ...], input_shape: tuple[int, ...]) -> Non
 def prepare(raw: Dataset, input_shape: tuple[int, ...] | None = None, normalisation: str = "standard") -> Dataset:
     """Normalise a raw dataset and zero-pad its raw pixels to ``input_shape`` (before normalising, so the border is
     background). 'standard': per-channel train mean 0 / std 1; 'lenet1998': LeCun et al.'s background -0.1,
-    foreground 1.175; 'none': as stored (toy sets)."""
+    foreground 1.175; 'unit': pixels / 255 in [0, 1] (autoencoders, RBMs); 'none': as stored (toy sets; images
+    are / 255 all the same)."""
     if normalisation not in NORMALISATIONS:
         raise ValueError(f"unknown normalisation {normalisation!r}; choose one of {NORMALISATIONS}")
     input_shape = tuple(input_shape or raw.input_shape)
     check_fits(raw.input_shape, input_shape)
+    if raw.train_x.dtype.kind in "iu" and raw.train_x.dtype != np.uint8:  # token ids (text): used as they are
+        if input_shape != raw.input_shape:
+            raise ValueError(f"token sequences of shape {raw.input_shape} do not fit the input shape {input_shape}")
+        return raw
     scale = 255.0 if raw.train_x.dtype == np.uint8 else 1.0
     if normalisation == "standard":
         axes = tuple(range(raw.train_x.ndim - 1))

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from jaxnets.losses import HEADS, loss_for, predict
+from jaxnets.losses import HEADS, loss_for, mean_squared_error, predict
 from jaxnets.nn.core import Layer, PyTree, Shape
 
 # objective(model, params, state, x, y, *, key, train) -> ({metric name: per-example values}, new state)
@@ -45,14 +47,61 @@ class Model:
         if tuple(x.shape[1:]) != tuple(self.input_shape) or x.ndim != len(self.input_shape) + 1:
             raise ValueError(f"{self.name} expects input of shape (batch, {', '.join(map(str, self.input_shape))}); "
                              f"got {tuple(x.shape)}")
+        want_params, want_state = _init_shapes(self)
+        _check_tree(self.name, "params", want_params, params)
+        _check_tree(self.name, "state", want_state, state)
         return self.layer.apply(params, state, x, key=key, train=train)
 
     def metrics(self, params: PyTree, state: PyTree, x: jax.Array, y: jax.Array, *, key: jax.Array | None = None,
                 train: bool = False) -> tuple[dict[str, jax.Array], PyTree]:
         """Per-example metrics of a batch, each of shape ``(batch,)``, and the new state. ``'loss'`` is always there:
-        its batch mean is what training minimises. Classifiers also report ``'accuracy'``."""
+        its batch mean is what training minimises. Classifiers (integer labels) also report ``'accuracy'``; a 'linear'
+        head given float targets of the outputs' shape is a regression onto them (mean squared error)."""
         if self.objective is not None:
             return self.objective(self, params, state, x, y, key=key, train=train)
+        dtype = jnp.result_type(y)
+        if self.head == "linear" and jnp.issubdtype(dtype, jnp.floating):  # regression onto real-valued targets
+            outputs, state = self.apply(params, state, x, key=key, train=train)
+            if np.shape(y) != outputs.shape:
+                raise ValueError(f"{self.name}: regression targets must have the outputs' shape {outputs.shape}; "
+                                 f"got {np.shape(y)}")
+            return {"loss": mean_squared_error(outputs, y)}, state
+        if not (jnp.issubdtype(dtype, jnp.integer) or dtype == jnp.bool_):
+            raise ValueError(f"{self.name}: labels must be integer class indices (a {self.head} classifier); got "
+                             f"{dtype} labels: pass y.astype('int32')")
+        if np.shape(y) != np.shape(x)[:1]:
+            raise ValueError(f"{self.name}: labels must have shape (batch,) = ({np.shape(x)[0]},), one class index "
+                             f"per example; got {np.shape(y)}")
         outputs, state = self.apply(params, state, x, key=key, train=train)
         correct = (predict(self.head, outputs) == y).astype(jnp.float32)
         return {"loss": loss_for(self.head)(outputs, y), "accuracy": correct}, state
+
+
+@functools.lru_cache(maxsize=64)
+def _init_shapes(model: Model) -> tuple[dict[str, tuple[int, ...]], dict[str, tuple[int, ...]]]:
+    """{path: shape} of the params and of the state ``model.init`` makes (traced once per model, nothing computed)."""
+    params, state = jax.eval_shape(model.init, jax.ShapeDtypeStruct((2,), jnp.uint32))
+    return _shapes(params), _shapes(state)
+
+
+def _shapes(tree) -> dict[str, tuple[int, ...]]:
+    return {jax.tree_util.keystr(path): tuple(np.shape(leaf))
+            for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _check_tree(name: str, kind: str, want: dict[str, tuple[int, ...]], tree) -> None:
+    """``ValueError`` naming the first array of ``tree`` (params or state) that ``model.init`` would not have made:
+    at trace time under jit, a few microseconds per call in eager mode."""
+    got = _shapes(tree)
+    if got == want:
+        return
+    hint = "(made by another model's init, or for another input shape?)"
+    missing = next((path for path in want if path not in got), None)
+    extra = next((path for path in got if path not in want), None)
+    if missing is not None or extra is not None:
+        lack = f"lack {kind}{missing} of shape {want[missing]}" if missing is not None else ""
+        hold = f"hold {kind}{extra}, which {name} does not have" if extra is not None else ""
+        both = " and ".join(filter(None, (lack, hold)))
+        raise ValueError(f"{name}: the {kind} given are not this model's: they {both} {hint}")
+    path = next(path for path in want if got[path] != want[path])
+    raise ValueError(f"{name}: {kind}{path} has shape {got[path]} but {name} expects {want[path]} {hint}")

@@ -11,7 +11,9 @@ A layer is a pair of pure functions plus a name:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import contextvars
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -57,6 +59,44 @@ def _unique_names(layers: Sequence[Layer]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n}{i}" for i, n in enumerate(names)]
 
 
+# Called as recorder(path, in_shape, out_shape, params, state) after each child of a combinator is initialised, while
+# ``recording_init`` is active (``jaxnets.summary`` uses it for per-layer output shapes); ``path`` is the tuple of
+# parameter keys from the outermost combinator down to the child.
+Recorder = Callable[[tuple[str, ...], Shape, Shape, PyTree, PyTree], None]
+_RECORDER: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar("jaxnets_init_recorder", default=None)
+_PATH: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("jaxnets_init_path", default=())
+
+
+@contextlib.contextmanager
+def recording_init(recorder: Recorder) -> Iterator[None]:
+    """Inside the block, ``serial``/``parallel``/``residual`` init report every child's shapes to ``recorder``.
+
+    Children are reported in post-order (a combinator after its own children). The layer protocol is unchanged:
+    this only observes ``init``; run it under ``jax.eval_shape`` to allocate nothing.
+    """
+    token, path_token = _RECORDER.set(recorder), _PATH.set(())
+    try:
+        yield
+    finally:
+        _PATH.reset(path_token)
+        _RECORDER.reset(token)
+
+
+def _init_child(layer: Layer, name: str, key: Array, in_shape: Shape) -> tuple[PyTree, PyTree, Shape]:
+    """``layer.init``, reported to the active recorder (if any) under the current path extended by ``name``."""
+    recorder = _RECORDER.get()
+    if recorder is None:
+        return layer.init(key, in_shape)
+    path = (*_PATH.get(), name)
+    token = _PATH.set(path)
+    try:
+        params, state, out = layer.init(key, in_shape)
+    finally:
+        _PATH.reset(token)
+    recorder(path, tuple(in_shape), tuple(out), params, state)
+    return params, state, out
+
+
 def _split(key: Array | None, n: int) -> list[Array | None]:
     return [None] * n if key is None else list(jax.random.split(key, n))
 
@@ -71,7 +111,7 @@ def _combine(layers: Sequence[Layer], name: str, chain: bool, merge: Callable[[l
         params, state, shapes = {}, {}, []
         shape = tuple(in_shape)
         for n, layer, k in zip(names, layers, jax.random.split(key, len(layers)), strict=True):
-            p, s, out = layer.init(k, shape if chain else tuple(in_shape))
+            p, s, out = _init_child(layer, n, k, shape if chain else tuple(in_shape))
             if p:
                 params[n] = p
             if s:

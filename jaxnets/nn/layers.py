@@ -81,3 +81,29 @@ def batch_norm(momentum: float = 0.9, eps: float = 1e-5, name: str = "batch_norm
         return y * params["scale"] + params["bias"], state
 
     return Layer(init, apply, name)
+
+
+def lrn(size: int = 5, alpha: float = 1e-4, beta: float = 0.75, k: float = 2.0, name: str = "lrn") -> Layer:
+    """Local response normalisation across channels (Krizhevsky, Sutskever & Hinton 2012, section 3.3):
+
+        b_i = a_i / (k + alpha * sum_{j = i - size//2}^{i + (size-1)//2} a_j^2) ** beta
+
+    over the last (channel) axis, the sum clipped at the first and last channel; the defaults are the paper's
+    (n = 5, alpha = 1e-4, beta = 0.75, k = 2). As in the paper, ``alpha`` multiplies the sum itself: PyTorch's
+    ``LocalResponseNorm`` divides it by ``size`` first (pass ``alpha * size`` there to get this layer).
+    """
+    if size < 1:
+        raise ValueError(f"lrn size (the number of adjacent channels summed) must be >= 1; got {size}")
+
+    def init(key: Array, in_shape: Shape):
+        del key
+        return {}, {}, tuple(in_shape)
+
+    def apply(params, state, x, *, key=None, train=False):
+        del key, train
+        c = x.shape[-1]
+        j, i = jnp.arange(c)[:, None], jnp.arange(c)[None, :]
+        band = ((j >= i - size // 2) & (j <= i + (size - 1) // 2)).astype(x.dtype)  # band[j, i]: a_j is in i's sum
+        return x / (k + alpha * (jnp.square(x) @ band)) ** beta, state
+
+    return Layer(init, apply, name)

@@ -125,3 +125,48 @@ def subsample(window: int | Sequence[int] = 2, name: str = "subsample") -> Layer
     return _pool("subsample", window, None, "VALID", name, _avg,
                  params_fn=lambda c: {"coef": jnp.ones((c,)), "b": jnp.zeros((c,))},
                  post=lambda p, y: y * p["coef"] + p["b"])
+
+
+def _adaptive_matrix(n: int, out: int) -> np.ndarray:
+    """(out, n) averaging matrix of adaptive pooling: row i averages inputs floor(i n / out) .. ceil((i+1) n / out)."""
+    m = np.zeros((out, n), np.float32)
+    for i in range(out):
+        lo, hi = (i * n) // out, -(-((i + 1) * n) // out)
+        m[i, lo:hi] = 1.0 / (hi - lo)
+    return m
+
+
+def adaptive_avg_pool(output_size: int | Sequence[int], name: str = "adaptive_avg_pool") -> Layer:
+    """Average pooling to a fixed spatial size whatever the input's (PyTorch's ``AdaptiveAvgPool``): output position
+    i averages input positions floor(i n / out) to ceil((i + 1) n / out) on each spatial axis, so an input smaller
+    than the output is repeated and an input equal to it passes through unchanged."""
+
+    def init(key: Array, in_shape: Shape):
+        del key
+        out = _tuple(output_size, len(in_shape) - 1, "adaptive_avg_pool output_size")
+        return {}, {}, (*out, in_shape[-1])
+
+    def apply(params, state, x, *, key=None, train=False):
+        del key, train
+        out = _tuple(output_size, x.ndim - 2, "adaptive_avg_pool output_size")
+        for axis, (n, o) in enumerate(zip(x.shape[1:-1], out, strict=True), start=1):
+            if n != o:
+                x = jnp.moveaxis(jnp.tensordot(jnp.asarray(_adaptive_matrix(n, o), x.dtype), x, ((1,), (axis,))), 0,
+                                 axis)
+        return x, state
+
+    return Layer(init, apply, name)
+
+
+def global_avg_pool(name: str = "global_avg_pool") -> Layer:
+    """Mean over all spatial axes: ``(batch, *spatial, channels) -> (batch, channels)``."""
+
+    def init(key: Array, in_shape: Shape):
+        del key
+        return {}, {}, (in_shape[-1],)
+
+    def apply(params, state, x, *, key=None, train=False):
+        del key, train
+        return jnp.mean(x, axis=tuple(range(1, x.ndim - 1))), state
+
+    return Layer(init, apply, name)
