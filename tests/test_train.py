@@ -71,6 +71,19 @@ def test_fit_learns_the_spirals_and_xor():
     assert result.history[-1]["test_accuracy"] == 1.0
 
 
+def test_fit_regresses_real_targets_with_a_linear_head():
+    x = np.linspace(-3, 3, 256, dtype=np.float32)[:, None]
+    y = np.sin(x)
+    model = jaxnets.models.mlp(input_shape=(1,), num_classes=1, hidden=(32,), activation="tanh", head="linear")
+    result = train.fit(model, x, y, x, y, optimizer=optax.adam(1e-2), epochs=60, batch_size=32, progress=False,
+                       log=lambda s: None)
+    first, last = result.history[0], result.history[-1]
+    assert "train_accuracy" not in last  # a regression reports its mean squared error only
+    assert last["test_loss"] < first["train_loss"] / 10 and last["test_loss"] < 0.01
+    with pytest.raises(ValueError, match=r"regression targets must have the outputs' shape \(4, 1\); got \(4,\)"):
+        model.metrics(*model.init(jax.random.PRNGKey(0)), x[:4], y[:4, 0])
+
+
 def test_evaluate_counts_every_example_once_whatever_the_batch_size():
     model = jaxnets.build("mlp", input_shape=(2,), num_classes=2)
     params, state = model.init(jax.random.PRNGKey(1))

@@ -7,6 +7,7 @@ dataset's download hosts answer a TCP connect within a short timeout. If none ho
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
@@ -15,6 +16,8 @@ import urllib.parse
 from pathlib import Path
 
 import numpy as np
+
+from jaxnets._names import unknown
 
 MANUAL_DIR_ENV = "JAXNETS_MANUAL_DIR"
 PROBE_ENV = "JAXNETS_DOWNLOAD_PROBE"  # "host:port" probed instead of the dataset's hosts (tests use a closed port)
@@ -79,6 +82,32 @@ def download_hosts(urls) -> list[tuple[str, int]]:
     return hosts
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_source_files(name: str, manual_dir: Path, url_infos) -> None:
+    """``DataUnavailable`` in one line if a source file in ``manual_dir`` is not the one TFDS registered for dataset
+    ``name`` (size, then SHA-256): truncated, damaged, or another file under that name. Checked before TFDS starts,
+    so a bad file leaves nothing half-prepared behind."""
+    for url, info in url_infos.items():
+        path = manual_dir / (info.filename or Path(urllib.parse.urlsplit(url).path).name)
+        size, want = path.stat().st_size, int(info.size) if info.size else None
+        checksum = _sha256(path) if info.checksum and (want is None or size == want) else None
+        if (want is not None and size != want) or (checksum is not None and checksum != info.checksum):
+            got = f"{size:,} bytes" + (f" with SHA-256 {checksum[:16]}..." if checksum else "")
+            expected = (f"{want:,} bytes" if want is not None else "") + (
+                f" with SHA-256 {info.checksum[:16]}..." if info.checksum else "")
+            why = "truncated" if want is not None and size < want else "damaged, or another file under that name"
+            raise DataUnavailable(f"{path} is not the file {name} needs: it has {got} where TFDS expects "
+                                  f"{expected.strip()} (it is {why}): put the original from {url} there, or remove "
+                                  "it to let TFDS download it")
+
+
 def load_tfds(name: str, data_dir: str | None = None, manual_dir: str | None = None
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """Read a TFDS image-classification dataset whole: (train_x uint8, train_y int32, test_x, test_y, classes).
@@ -90,8 +119,12 @@ def load_tfds(name: str, data_dir: str | None = None, manual_dir: str | None = N
     manual_dir = manual_dir or os.environ.get(MANUAL_DIR_ENV) or None
     try:
         builder = tfds.builder(name, data_dir=data_dir)
-    except tfds.core.registered.DatasetNotFoundError:
-        raise ValueError(f"unknown dataset {name!r}: TFDS has no builder of that name") from None
+    except (tfds.core.registered.DatasetNotFoundError, ValueError):  # (ValueError: not even a valid TFDS name)
+        from jaxnets.data.datasets import DATASETS, TFDS
+        choices = dict.fromkeys([*DATASETS, *tfds.list_builders(with_community_datasets=False)])
+        embedded = ", ".join(k for k in DATASETS if k not in TFDS)
+        raise ValueError(unknown("dataset", name, choices, f"TFDS has no builder of that name, and the embedded sets "
+                                 f"are {embedded} (see --list-datasets)")) from None
     where = builder.data_dir if data_dir is None else data_dir
     if not builder.is_prepared():
         url_infos = builder.url_infos or {}
@@ -106,9 +139,16 @@ def load_tfds(name: str, data_dir: str | None = None, manual_dir: str | None = N
                     f"{name} is not prepared in {where} and its source files could not be downloaded "
                     f"({', '.join(down) or 'no registered URLs'} unreachable; {held}): pass --manual-dir DIR holding "
                     f"{', '.join(files) or 'the source files'}, or set {MANUAL_DIR_ENV}=DIR")
+        if manual_dir and files and not missing:
+            check_source_files(name, Path(manual_dir), url_infos)
         config = tfds.download.DownloadConfig(manual_dir=manual_dir, try_download_gcs=False)
         _hide_gpus_from_tensorflow()
-        builder.download_and_prepare(download_config=config)
+        try:
+            builder.download_and_prepare(download_config=config)
+        except Exception as e:  # a wrong or damaged source file (TFDS checks checksums), a failed download
+            lines = str(e).strip().splitlines() or [type(e).__name__]
+            raise DataUnavailable(f"preparing {name} in {where} failed ({type(e).__name__}: {' '.join(lines[:3])})"
+                                  + (f": check the files in {manual_dir}" if manual_dir else "")) from e
     _hide_gpus_from_tensorflow()
     splits = builder.info.splits
     if "train" not in splits or "test" not in splits or not builder.info.supervised_keys:

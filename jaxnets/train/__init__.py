@@ -13,6 +13,7 @@ from jaxnets.train.metrics import CURVES, METRICS, append_metrics, plot_curves, 
 from jaxnets.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from jaxnets.train.parallel import Shardings, data_parallel
 from jaxnets.train.run import DATASET_DEFAULTS, MODEL_DEFAULTS, TrainConfig, build_for, run
+from jaxnets.train.safety import CheckpointWriteError, TrainingDiverged, TrainingInterrupted, WorkdirBusy, WorkdirError
 from jaxnets.train.state import TrainState, create_train_state
 from jaxnets.train.step import evaluate, make_eval_fn, make_indexed_train_step, make_train_step
 
@@ -20,4 +21,5 @@ __all__ = ["CHECKPOINT", "CURVES", "DATASET_DEFAULTS", "METRICS", "MODEL_DEFAULT
            "CheckpointError", "FitResult", "Shardings", "TrainConfig", "TrainState", "append_metrics", "build_for",
            "create_train_state", "data_parallel", "evaluate", "fit", "load_checkpoint", "make_eval_fn",
            "make_indexed_train_step", "make_optimizer", "make_train_step", "plot_curves", "read_config",
-           "read_metrics", "run", "save_checkpoint"]
+           "read_metrics", "run", "save_checkpoint", "CheckpointWriteError", "TrainingDiverged",
+           "TrainingInterrupted", "WorkdirBusy", "WorkdirError"]

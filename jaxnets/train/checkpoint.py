@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -9,24 +10,32 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 from flax import serialization
 
 from jaxnets.train.state import TrainState
 
 CHECKPOINT = "checkpoint.msgpack"
+FORMAT = 2  # {'format', 'sha256', 'body': msgpack of {'config', 'state', 'extra'}}; format 1 was the bare body
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be used for this run (missing, unreadable, or made with another config)."""
 
 
-def save_checkpoint(path: str | os.PathLike, state: TrainState, config: dict[str, Any]) -> None:
-    """Write state + config to ``path`` atomically: temp file in the same folder, fsync, ``os.replace``, so a crash
-    mid-write leaves the previous checkpoint intact."""
+def save_checkpoint(path: str | os.PathLike, state: TrainState, config: dict[str, Any],
+                    extra: dict[str, Any] | None = None) -> None:
+    """Write state + config (+ ``extra``, JSON-able: e.g. a part-done epoch's step metrics) to ``path`` atomically:
+    temp file in the same folder, fsync, ``os.replace``, so a crash mid-write leaves the previous checkpoint intact.
+    The body carries its SHA-256, so a file damaged later is reported as corrupt instead of loaded."""
     path = Path(path)
-    payload = {"config": json.dumps(config, sort_keys=True),
-               "state": serialization.to_state_dict(jax.device_get(state))}
-    data = serialization.msgpack_serialize(payload)
+    body = {"config": json.dumps(config, sort_keys=True),
+            "state": serialization.to_state_dict(jax.device_get(state))}
+    if extra is not None:
+        body["extra"] = json.dumps(extra)
+    body_bytes = serialization.msgpack_serialize(body)
+    data = serialization.msgpack_serialize({"format": FORMAT, "sha256": hashlib.sha256(body_bytes).hexdigest(),
+                                            "body": body_bytes})
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -44,18 +53,47 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, config: dict[str
         os.close(dir_fd)
 
 
+def _corrupt(path: str | os.PathLike, why: str) -> CheckpointError:
+    return CheckpointError(f"checkpoint {path} is corrupt ({why}): it was left untouched; use --overwrite to start "
+                           "afresh or another --workdir")
+
+
 def _read(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint's body ({'config', 'state'[, 'extra']}), its checksum verified (files of the first format,
+    without one, are read as they are)."""
     try:
-        return serialization.msgpack_restore(Path(path).read_bytes())
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint at {path}") from None
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({e.strerror or e})") from None
+    try:
+        outer = serialization.msgpack_restore(raw)
     except Exception as e:
-        raise CheckpointError(f"checkpoint {path} is unreadable ({type(e).__name__}: {e})") from None
+        raise _corrupt(path, f"{len(raw)} bytes that do not parse: {type(e).__name__}: {e}") from None
+    if not isinstance(outer, dict):
+        raise _corrupt(path, f"{len(raw)} bytes that do not hold a checkpoint")
+    if "body" in outer:
+        body = outer["body"]
+        if not isinstance(body, bytes) or hashlib.sha256(body).hexdigest() != outer.get("sha256"):
+            raise _corrupt(path, "its contents do not match their SHA-256 checksum")
+        outer = serialization.msgpack_restore(body)
+    if not isinstance(outer.get("config"), str) or not isinstance(outer.get("state"), dict):
+        raise _corrupt(path, "no config or state in it")
+    return outer
 
 
 def read_config(path: str | os.PathLike) -> dict[str, Any]:
     """The config saved with a checkpoint."""
-    return json.loads(_read(path)["config"])
+    try:
+        return json.loads(_read(path)["config"])
+    except json.JSONDecodeError as e:
+        raise _corrupt(path, f"its config is not JSON: {e}") from None
+
+
+def read_extra(path: str | os.PathLike) -> dict[str, Any]:
+    """The ``extra`` saved with a checkpoint (empty if none)."""
+    return json.loads(_read(path).get("extra", "{}"))
 
 
 def load_checkpoint(path: str | os.PathLike, template: TrainState) -> tuple[TrainState, dict[str, Any]]:
@@ -66,7 +104,9 @@ def load_checkpoint(path: str | os.PathLike, template: TrainState) -> tuple[Trai
         state = serialization.from_state_dict(template, raw["state"])
     except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"checkpoint {path} does not match this model/optimizer: {e}") from None
-    shapes = jax.tree.map(lambda a, b: a.shape == b.shape, template, state)
-    if not all(jax.tree.leaves(shapes)):
-        raise CheckpointError(f"checkpoint {path} holds arrays of other shapes than this model/optimizer")
+    saved = jax.tree_util.tree_flatten_with_path(state)[0]
+    for (where, want), (_, got) in zip(jax.tree_util.tree_flatten_with_path(template)[0], saved, strict=True):
+        if np.shape(want) != np.shape(got):
+            raise CheckpointError(f"checkpoint {path} holds arrays of other shapes than this model/optimizer: "
+                                  f"{jax.tree_util.keystr(where)} is {np.shape(got)} there, {np.shape(want)} here")
     return state, json.loads(raw["config"])

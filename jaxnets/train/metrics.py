@@ -12,11 +12,17 @@ CURVES = "curves.png"
 
 
 def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """All records of a metrics.jsonl file (empty if it does not exist)."""
+    """All records of a metrics.jsonl file (empty if it does not exist); a line cut short by a crash is skipped."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return [r for r in records if isinstance(r, dict) and "epoch" in r]
 
 
 def write_metrics(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:

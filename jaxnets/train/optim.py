@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import optax
+
+from jaxnets._names import unknown
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "lamb")
 SCHEDULES = ("constant", "cosine")
@@ -13,11 +17,12 @@ def make_optimizer(name: str, lr: float, momentum: float = 0.9, weight_decay: fl
     """An optax optimiser by name; ``momentum`` is used by 'momentum' and 'nesterov', ``weight_decay`` adds
     ``weight_decay * w`` to every gradient (L2), 'cosine' decays the rate to 0 over ``total_steps``."""
     if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
+        raise ValueError(unknown("optimizer", name, OPTIMIZERS))
     if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; choose one of {', '.join(SCHEDULES)}")
-    if lr <= 0 or weight_decay < 0 or not 0 <= momentum < 1:
-        raise ValueError(f"need lr > 0, weight decay >= 0 and 0 <= momentum < 1; got {lr}, {weight_decay}, {momentum}")
+        raise ValueError(unknown("schedule", schedule, SCHEDULES))
+    if not (0 < lr < math.inf and 0 <= weight_decay < math.inf and 0 <= momentum < 1):  # (NaN fails every test)
+        raise ValueError(f"need finite lr > 0, weight decay >= 0 and 0 <= momentum < 1; got {lr}, {weight_decay}, "
+                         f"{momentum}")
     rate: float | optax.Schedule = lr
     if schedule == "cosine":
         if not total_steps:
