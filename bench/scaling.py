@@ -55,8 +55,13 @@ def worker(batch: int, steps: int, count: int | None) -> dict:
         (dx, dy), idx = parallel.place_local_data((x, y), shardings), parallel.epoch_indices(batches, shardings)
     step = make_indexed_train_step(model, opt, shardings)
 
+    queued: list = []
+
     def one():
         holder["state"], m = step(holder["state"], dx, dy, idx)
+        queued.append(m["loss"])
+        if len(queued) > parallel.IN_FLIGHT:  # as fit does: few steps queued (XLA:CPU's all-reduce deadlocks at ~32)
+            jax.block_until_ready(queued.pop(0))
         return m["loss"]
 
     t = common.measure(one, iters=steps)

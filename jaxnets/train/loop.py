@@ -191,6 +191,8 @@ def fit(model: Model, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarr
         for i in range(first, steps):
             state, m = train_step(state, data_x, data_y, batches)
             step_metrics.append(m)
+            if shardings is not None and i - first >= parallel.IN_FLIGHT:
+                jax.block_until_ready(step_metrics[-parallel.IN_FLIGHT - 1])  # see parallel.IN_FLIGHT
             if stop or (i + 1) % every == 0 or i + 1 == steps:
                 # The only per-step host read, every ~5% of the epoch: the loss, and the step count, which stalls
                 # at a step whose loss is not finite (the step does not commit it).

@@ -21,6 +21,10 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 DATA = "data"  # the mesh axis the batch is split along
 SHARD_MIN = 2**14  # with shard_state, arrays of at least this many elements are split over the devices
+# At most this many sharded steps are left queued ahead of the host: with ~32 or more in flight, XLA:CPU's
+# all-reduce between (simulated) devices deadlocks in jax 0.10 ("Expected 2 threads to join the rendezvous"); 8
+# keep every device busy all the same.
+IN_FLIGHT = 8
 
 
 class Shardings(NamedTuple):
