@@ -17,9 +17,9 @@ import optax
 
 import jaxnets
 from jaxnets import losses
-from jaxnets.models.lenet import C3_TABLE
+from jaxnets.models import C3_TABLE
 from jaxnets.nn import conv_general, lecun_tanh
-from jaxnets.nn.pooling import _avg, _max
+from jaxnets.nn._pooling import _avg, _max
 
 # The MNIST files beside the checkout (../shared/data/mnist), or JAXNETS_MANUAL_DIR.
 MNIST_DIR = os.environ.get("JAXNETS_MANUAL_DIR", str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
@@ -30,17 +30,47 @@ LR, MOMENTUM = 0.01, 0.9
 # ('conv', features, window, padding[, table]), ('act', name), ('maxpool'|'subsample', window), ('flatten',),
 # ('dense', features), ('rbf', classes)
 SPECS: dict[str, tuple[tuple[int, ...], list[tuple]]] = {
-    "lenet5_modern": ((28, 28, 1), [
-        ("conv", 6, 5, 2), ("act", "relu"), ("maxpool", 2), ("conv", 16, 5, 0), ("act", "relu"), ("maxpool", 2),
-        ("conv", 120, 5, 0), ("act", "relu"), ("flatten",), ("dense", 84), ("act", "relu"), ("dense", 10)]),
-    "lenet5": ((32, 32, 1), [
-        ("conv", 6, 5, 0), ("act", "lecun_tanh"), ("subsample", 2), ("act", "lecun_tanh"),
-        ("conv", 16, 5, 0, C3_TABLE), ("act", "lecun_tanh"), ("subsample", 2), ("act", "lecun_tanh"),
-        ("conv", 120, 5, 0), ("act", "lecun_tanh"), ("flatten",), ("dense", 84), ("act", "lecun_tanh"),
-        ("rbf", 10)]),
+    "lenet5_modern": (
+        (28, 28, 1),
+        [
+            ("conv", 6, 5, 2),
+            ("act", "relu"),
+            ("maxpool", 2),
+            ("conv", 16, 5, 0),
+            ("act", "relu"),
+            ("maxpool", 2),
+            ("conv", 120, 5, 0),
+            ("act", "relu"),
+            ("flatten",),
+            ("dense", 84),
+            ("act", "relu"),
+            ("dense", 10),
+        ],
+    ),
+    "lenet5": (
+        (32, 32, 1),
+        [
+            ("conv", 6, 5, 0),
+            ("act", "lecun_tanh"),
+            ("subsample", 2),
+            ("act", "lecun_tanh"),
+            ("conv", 16, 5, 0, C3_TABLE),
+            ("act", "lecun_tanh"),
+            ("subsample", 2),
+            ("act", "lecun_tanh"),
+            ("conv", 120, 5, 0),
+            ("act", "lecun_tanh"),
+            ("flatten",),
+            ("dense", 84),
+            ("act", "lecun_tanh"),
+            ("rbf", 10),
+        ],
+    ),
     "small_cnn": ((28, 28, 1), [("conv", 64, 3, 1), ("act", "relu"), ("maxpool", 2), ("flatten",), ("dense", 10)]),
-    "mlp": ((28, 28, 1), [("flatten",), ("dense", 1024), ("act", "relu"), ("dense", 1024), ("act", "relu"),
-                          ("dense", 10)]),
+    "mlp": (
+        (28, 28, 1),
+        [("flatten",), ("dense", 1024), ("act", "relu"), ("dense", 1024), ("act", "relu"), ("dense", 10)],
+    ),
 }
 
 
@@ -138,11 +168,20 @@ def flax_model(name: str):
                 if op[0] == "conv":
                     conv = fnn.Conv(op[1], (op[2], op[2]), padding=[(op[3], op[3])] * 2, name=f"conv{i}")
                     if len(op) > 4:  # C3's connection table: a full convolution with the unconnected weights zeroed
-                        kernel = self.param(f"kernel{i}", fnn.initializers.lecun_normal(), (op[2], op[2], x.shape[-1],
-                                                                                            op[1]))
+                        kernel = self.param(
+                            f"kernel{i}", fnn.initializers.lecun_normal(), (op[2], op[2], x.shape[-1], op[1])
+                        )
                         bias = self.param(f"bias{i}", fnn.initializers.zeros, (op[1],))
-                        x = jax.lax.conv_general_dilated(x, kernel * jnp.asarray(op[4], x.dtype), (1, 1), "VALID",
-                                                         dimension_numbers=("NHWC", "HWIO", "NHWC")) + bias
+                        x = (
+                            jax.lax.conv_general_dilated(
+                                x,
+                                kernel * jnp.asarray(op[4], x.dtype),
+                                (1, 1),
+                                "VALID",
+                                dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                            )
+                            + bias
+                        )
                     else:
                         x = conv(x)
                 elif op[0] == "act":
@@ -196,7 +235,7 @@ def torch_model(name: str):
             self.register_buffer("codes", torch.where(torch.rand(c, classes) < 0.5, 1.0, -1.0))
 
         def forward(self, x):
-            return -((x * x).sum(-1, keepdim=True) - 2.0 * x @ self.codes + (self.codes ** 2).sum(0))
+            return -((x * x).sum(-1, keepdim=True) - 2.0 * x @ self.codes + (self.codes**2).sum(0))
 
     class LecunTanh(tnn.Module):
         def forward(self, x):
@@ -241,8 +280,15 @@ def _own_seconds() -> float:
     return t.user + t.system
 
 
-def measure(step: Callable[[], object], sync: Callable[[object], object] = jax.block_until_ready, *,
-            iters: int = 20, repeats: int = 7, warmup: int = 5, retries: int = 10) -> dict[str, float]:
+def measure(
+    step: Callable[[], object],
+    sync: Callable[[object], object] = jax.block_until_ready,
+    *,
+    iters: int = 20,
+    repeats: int = 7,
+    warmup: int = 5,
+    retries: int = 10,
+) -> dict[str, float]:
     """Seconds per call of ``step`` in steady state: ``warmup`` calls, then the median of ``repeats`` timings of
     ``iters`` calls each. A repeat during which other processes used over 10% of a core is retried (up to
     ``retries`` times) so that a busy machine disturbs the figures less; 'disturbed' counts the accepted ones."""
@@ -280,6 +326,7 @@ def jax_step(apply: Callable, params):
     def step(p, o, x, y):
         def loss(p):
             return losses.softmax_cross_entropy(apply(p, x), y).mean()
+
         value, g = jax.value_and_grad(loss)(p)
         u, o = tx.update(g, o, p)
         return optax.apply_updates(p, u), o, value

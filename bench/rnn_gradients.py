@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Vanishing gradients through time: how much of the gradient of the loss at the end of a sequence reaches its early
-steps, for the plain tanh RNN, the LSTM and the GRU (``jaxnets.models.recurrent.gradient_norms_over_time``).
+steps, for the plain tanh RNN, the LSTM and the GRU (``jaxnets.models.gradient_norms_over_time``).
 
     python bench/rnn_gradients.py                       # random initialisation, T = 50 steps of 8 N(0, 1) features
     python bench/rnn_gradients.py --manual-dir ../shared/data/mnist --trained runs/rnn-mnist runs/lstm-mnist
@@ -23,12 +23,15 @@ import jax
 import numpy as np
 
 import jaxnets
-from jaxnets.models.recurrent import gradient_norms_over_time, sequence_classifier
+from jaxnets.models import gradient_norms_over_time, sequence_classifier
 
-CELLS = {"rnn (tanh)": dict(cell="rnn"), "gru": dict(cell="gru"),
-         "lstm (forget bias 0)": dict(cell=jaxnets.nn.lstm_cell(forget_bias=0.0)),
-         "lstm (forget bias 1, the default)": dict(cell="lstm"),
-         "lstm (forget bias 3)": dict(cell=jaxnets.nn.lstm_cell(forget_bias=3.0))}
+CELLS = {
+    "rnn (tanh)": dict(cell="rnn"),
+    "gru": dict(cell="gru"),
+    "lstm (forget bias 0)": dict(cell=jaxnets.nn.lstm_cell(forget_bias=0.0)),
+    "lstm (forget bias 1, the default)": dict(cell="lstm"),
+    "lstm (forget bias 3)": dict(cell=jaxnets.nn.lstm_cell(forget_bias=3.0)),
+}
 
 
 def _row(name: str, g: np.ndarray, steps: list[int]) -> str:
@@ -38,10 +41,13 @@ def _row(name: str, g: np.ndarray, steps: list[int]) -> str:
 
 def at_init(steps: int, features: int, hidden: int, batch: int, seeds: int) -> list[str]:
     show = sorted({1, 10, steps // 2, steps})
-    lines = [f"Random initialisation, T = {steps}, {features} N(0, 1) inputs per step, {hidden} units, batch {batch}, "
-             f"10 random labels; geometric mean over {seeds} seeds:", "",
-             "| cell | " + " | ".join(f"t = {t}" for t in show) + f" | t = 1 / t = {steps} |",
-             "| --- |" + " ---: |" * (len(show) + 1)]
+    lines = [
+        f"Random initialisation, T = {steps}, {features} N(0, 1) inputs per step, {hidden} units, batch {batch}, "
+        f"10 random labels; geometric mean over {seeds} seeds:",
+        "",
+        "| cell | " + " | ".join(f"t = {t}" for t in show) + f" | t = 1 / t = {steps} |",
+        "| --- |" + " ---: |" * (len(show) + 1),
+    ]
     for name, kw in CELLS.items():
         logs = []
         for seed in range(seeds):
@@ -61,14 +67,23 @@ def trained(workdirs: list[str], manual_dir: str | None, n: int = 1000) -> list[
     ds = data.load("mnist", manual_dir=manual_dir)
     x, y = ds.test_x[:n], ds.test_y[:n]
     show = [1, 7, 14, 21, 28]
-    lines = [f"Trained on MNIST (train.py defaults), {n} test digits, gradient of each digit's loss w.r.t. row t:", "",
-             "| run | " + " | ".join(f"row {t}" for t in show) + " | row 1 / row 28 |",
-             "| --- |" + " ---: |" * (len(show) + 1)]
+    lines = [
+        f"Trained on MNIST (train.py defaults), {n} test digits, gradient of each digit's loss w.r.t. row t:",
+        "",
+        "| run | " + " | ".join(f"row {t}" for t in show) + " | row 1 / row 28 |",
+        "| --- |" + " ---: |" * (len(show) + 1),
+    ]
     for workdir in workdirs:
         config = read_config(Path(workdir) / CHECKPOINT)
         model = jaxnets.build(config["model"], tuple(config["input_shape"]), 10)
-        opt = make_optimizer(config["optimizer"], config["lr"], config["momentum"], config["weight_decay"],
-                             config["schedule"], total_steps=1)
+        opt = make_optimizer(
+            config["optimizer"],
+            config["lr"],
+            config["momentum"],
+            config["weight_decay"],
+            config["schedule"],
+            total_steps=1,
+        )
         state, _ = load_checkpoint(Path(workdir) / CHECKPOINT, create_train_state(model, opt, jax.random.PRNGKey(0)))
         g = gradient_norms_over_time(model, state.params, state.model_state, x, y)
         lines.append(_row(f"{config['model']} ({config['epochs']} epochs)", g, show))
@@ -83,8 +98,13 @@ def memory(lengths: list[int], epochs: int = 10, hidden: int = 32) -> list[str]:
     from jaxnets import train
 
     names = ("rnn", "lstm", "gru")
-    lines = [f"Remembering the first step: test accuracy after {epochs} epochs ({epochs * 62} steps), {hidden} units, "
-             "chance 50%:", "", "| steps T | " + " | ".join(names) + " |", "| ---: |" + " ---: |" * len(names)]
+    lines = [
+        f"Remembering the first step: test accuracy after {epochs} epochs ({epochs * 62} steps), {hidden} units, "
+        "chance 50%:",
+        "",
+        "| steps T | " + " | ".join(names) + " |",
+        "| ---: |" + " ---: |" * len(names),
+    ]
     for steps in lengths:
         rng = np.random.default_rng(0)
         x = rng.standard_normal((3000, steps, 2)).astype(np.float32)
@@ -92,8 +112,18 @@ def memory(lengths: list[int], epochs: int = 10, hidden: int = 32) -> list[str]:
         accs = []
         for cell in names:
             model = sequence_classifier((steps, 2), 2, cell=cell, hidden=hidden)
-            result = train.fit(model, x[:2000], y[:2000], x[2000:], y[2000:], optimizer=optax.adam(3e-3),
-                               epochs=epochs, batch_size=32, progress=False, log=lambda s: None)
+            result = train.fit(
+                model,
+                x[:2000],
+                y[:2000],
+                x[2000:],
+                y[2000:],
+                optimizer=optax.adam(3e-3),
+                epochs=epochs,
+                batch_size=32,
+                progress=False,
+                log=lambda s: None,
+            )
             accs.append(f"{100 * result.history[-1]['test_accuracy']:.1f}%")
         lines.append(f"| {steps} | " + " | ".join(accs) + " |")
     return lines

@@ -65,9 +65,14 @@ def worker(batch: int, steps: int, count: int | None) -> dict:
         return m["loss"]
 
     t = common.measure(one, iters=steps)
-    return {"devices": len(devices), "per_device_batch": batch // len(devices), "ms_per_step": 1e3 * t["seconds"],
-            "images_per_second": batch / t["seconds"], "disturbed": t["disturbed"],
-            "platform": devices[0].platform}
+    return {
+        "devices": len(devices),
+        "per_device_batch": batch // len(devices),
+        "ms_per_step": 1e3 * t["seconds"],
+        "images_per_second": batch / t["seconds"],
+        "disturbed": t["disturbed"],
+        "platform": devices[0].platform,
+    }
 
 
 def main() -> None:
@@ -89,8 +94,16 @@ def main() -> None:
         env = dict(os.environ)
         if not args.real:
             env.update(JAX_PLATFORMS="cpu", XLA_FLAGS=f"--xla_force_host_platform_device_count={count}")
-        cmd = [sys.executable, __file__, "--worker", str(count), "--batch", str(args.batch), "--steps",
-               str(args.steps)] + (["--real"] if args.real else [])
+        cmd = [
+            sys.executable,
+            __file__,
+            "--worker",
+            str(count),
+            "--batch",
+            str(args.batch),
+            "--steps",
+            str(args.steps),
+        ] + (["--real"] if args.real else [])
         out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
         if out.returncode:
             raise SystemExit(out.stderr[-2000:])
@@ -101,13 +114,17 @@ def main() -> None:
     if args.json:
         print(json.dumps({"load_average": os.getloadavg(), "batch": args.batch, "rows": rows}))
         return
-    print(f"lenet5_modern, global batch {args.batch}, {rows[0]['platform']}, load average "
-          f"{os.getloadavg()[0]:.1f} after the run")
+    print(
+        f"lenet5_modern, global batch {args.batch}, {rows[0]['platform']}, load average "
+        f"{os.getloadavg()[0]:.1f} after the run"
+    )
     print(f"{'devices':>7} {'per device':>10} {'ms/step':>8} {'img/s':>8} {'vs ' + str(rows[0]['devices']):>6}")
     for r in rows:
         flag = " (disturbed)" if r["disturbed"] else ""
-        print(f"{r['devices']:>7} {r['per_device_batch']:>10} {r['ms_per_step']:>8.2f} "
-              f"{r['images_per_second']:>8.0f} {r['vs_first']:>6.2f}{flag}")
+        print(
+            f"{r['devices']:>7} {r['per_device_batch']:>10} {r['ms_per_step']:>8.2f} "
+            f"{r['images_per_second']:>8.0f} {r['vs_first']:>6.2f}{flag}"
+        )
 
 
 if __name__ == "__main__":

@@ -40,10 +40,17 @@ def machine() -> dict[str, object]:
     cpu = platform.processor()
     with contextlib.suppress(OSError, StopIteration), open("/proc/cpuinfo") as f:
         cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    info = {"cpu": cpu, "cores": os.cpu_count(), "jax": jax.__version__, "backend": jax.default_backend(),
-            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load_before": os.getloadavg()[0]}
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "load_before": os.getloadavg()[0],
+    }
     try:
         import torch
+
         info["torch"] = torch.__version__
     except ImportError:
         pass
@@ -136,13 +143,26 @@ def time_epoch(data_dir: str, manual_dir: str, step_seconds: float) -> dict[str,
     except Exception as e:  # data unavailable or TFDS not preparable here
         return {"skipped": f"MNIST unavailable: {e}"}
     model = jaxnets.build("lenet5_modern")
-    result = train.fit(model, ds.train_x, ds.train_y, optimizer=common.sgd(), epochs=2, batch_size=common.BATCH,
-                       progress=False, log=lambda s: None, shardings=None)
+    result = train.fit(
+        model,
+        ds.train_x,
+        ds.train_y,
+        optimizer=common.sgd(),
+        epochs=2,
+        batch_size=common.BATCH,
+        progress=False,
+        log=lambda s: None,
+        shardings=None,
+    )
     rec = result.history[-1]
     steps = len(ds.train_x) // common.BATCH
     epoch_s = steps * common.BATCH / rec["images_per_second"]
-    return {"epoch_seconds": round(epoch_s, 3), "pure_step_seconds": round(steps * step_seconds, 3),
-            "ratio": round(epoch_s / (steps * step_seconds), 3), "steps": steps}
+    return {
+        "epoch_seconds": round(epoch_s, 3),
+        "pure_step_seconds": round(steps * step_seconds, 3),
+        "ratio": round(epoch_s / (steps * step_seconds), 3),
+        "steps": steps,
+    }
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -162,8 +182,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     peak = matmul_peak(args.steps)
     results["peak_gflops"] = round(peak, 1)
     say(f"{results['machine']}\nfp32 matmul peak (XLA, jitted): {peak:.0f} GFLOP/s\n")
-    say(f"{'model':14s} {'framework':10s} {'ms/step':>8s} {'img/s':>8s} {'vs torch':>8s} {'vs flax':>8s} "
-        f"{'GFLOP/s':>8s} {'% peak':>7s}")
+    say(
+        f"{'model':14s} {'framework':10s} {'ms/step':>8s} {'img/s':>8s} {'vs torch':>8s} {'vs flax':>8s} "
+        f"{'GFLOP/s':>8s} {'% peak':>7s}"
+    )
     for name in args.models:
         flops = common.train_flops(name)
         rows = {}
@@ -172,18 +194,24 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             if r is None:
                 say(f"{name:14s} {fw:10s} skipped (not importable)")
                 continue
-            rows[fw] = {"ms_per_step": round(1e3 * r["seconds"], 3), "images_per_second": round(
-                common.BATCH / r["seconds"], 1), "gflops": round(flops / r["seconds"] / 1e9, 1),
-                "percent_of_peak": round(100 * flops / r["seconds"] / 1e9 / peak, 1), "disturbed": r["disturbed"]}
+            rows[fw] = {
+                "ms_per_step": round(1e3 * r["seconds"], 3),
+                "images_per_second": round(common.BATCH / r["seconds"], 1),
+                "gflops": round(flops / r["seconds"] / 1e9, 1),
+                "percent_of_peak": round(100 * flops / r["seconds"] / 1e9 / peak, 1),
+                "disturbed": r["disturbed"],
+            }
         for fw, row in rows.items():
             for ref in ("torch", "flax"):
                 if ref in rows:
                     row[f"vs_{ref}"] = round(row["images_per_second"] / rows[ref]["images_per_second"], 3)
             if "plain_jax" in rows:
                 row["vs_plain_jax"] = round(row["images_per_second"] / rows["plain_jax"]["images_per_second"], 3)
-            say(f"{name:14s} {fw:10s} {row['ms_per_step']:8.2f} {row['images_per_second']:8.0f} "
+            say(
+                f"{name:14s} {fw:10s} {row['ms_per_step']:8.2f} {row['images_per_second']:8.0f} "
                 f"{row.get('vs_torch', float('nan')):8.2f} {row.get('vs_flax', float('nan')):8.2f} "
-                f"{row['gflops']:8.1f} {row['percent_of_peak']:6.1f}%" + ("  (disturbed)" if row["disturbed"] else ""))
+                f"{row['gflops']:8.1f} {row['percent_of_peak']:6.1f}%" + ("  (disturbed)" if row["disturbed"] else "")
+            )
         results[name] = {"train_gflop_per_step": round(flops / 1e9, 4), **rows}
     if args.epoch:
         step_s = results.get("lenet5_modern", {}).get("jaxnets", {}).get("ms_per_step")

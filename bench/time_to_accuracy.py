@@ -35,8 +35,9 @@ def run_jaxnets(name: str, ds: data.Dataset, target: float, max_epochs: int) -> 
     """Train with jaxnets.train's indexed step; seconds until the test accuracy first reaches ``target``."""
     t0 = time.perf_counter()
     model = jaxnets.build(name)
-    opt = train.make_optimizer("momentum", LR, common.MOMENTUM, schedule="cosine",
-                               total_steps=max_epochs * (len(ds.train_x) // common.BATCH))
+    opt = train.make_optimizer(
+        "momentum", LR, common.MOMENTUM, schedule="cosine", total_steps=max_epochs * (len(ds.train_x) // common.BATCH)
+    )
     state = train.create_train_state(model, opt, jax.random.PRNGKey(0))
     step = train.make_indexed_train_step(model, opt)
     xs, ys = jax.device_put(ds.train_x), jax.device_put(ds.train_y)
@@ -75,14 +76,16 @@ def run_torch(name: str, ds: data.Dataset, target: float, max_epochs: int) -> di
         net.train()
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(epoch))
         for i in range(n // common.BATCH):
-            idx = perm[i * common.BATCH:(i + 1) * common.BATCH]
+            idx = perm[i * common.BATCH : (i + 1) * common.BATCH]
             opt.zero_grad(set_to_none=True)
             F.cross_entropy(net(xs[idx]), ys[idx]).backward()
             opt.step()
             schedule.step()
         net.eval()
         with torch.no_grad():
-            correct = sum(int((net(xt[i:i + 1000]).argmax(1) == yt[i:i + 1000]).sum()) for i in range(0, len(xt), 1000))
+            correct = sum(
+                int((net(xt[i : i + 1000]).argmax(1) == yt[i : i + 1000]).sum()) for i in range(0, len(xt), 1000)
+            )
         acc = correct / len(xt)
         history.append(round(acc, 4))
         print(f"  torch epoch {epoch + 1}: test accuracy {acc:.4f} at {time.perf_counter() - t0:.1f} s", flush=True)

@@ -28,16 +28,30 @@ import optax
 
 import jaxnets
 from jaxnets import analysis, data, train
-from jaxnets.models.boltzmann import pretrain_stack, with_initial_params
+from jaxnets.models import with_initial_params
+from jaxnets.train import pretrain_stack
 
 MNIST_DIR = os.environ.get("JAXNETS_MANUAL_DIR", str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
 GRAD_EXAMPLES = 1000
 
 
-def compare(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, *, depth: int = 6,
-            hidden: int | tuple[int, ...] = 500, pretrain_epochs: int = 1, pretrain_lr: float = 0.1, epochs: int = 2,
-            lr: float = 0.1, batch_size: int = 100, seed: int = 0, stack: dict | None = None,
-            log=print) -> dict[str, dict]:
+def compare(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    *,
+    depth: int = 6,
+    hidden: int | tuple[int, ...] = 500,
+    pretrain_epochs: int = 1,
+    pretrain_lr: float = 0.1,
+    epochs: int = 2,
+    lr: float = 0.1,
+    batch_size: int = 100,
+    seed: int = 0,
+    stack: dict | None = None,
+    log=print,
+) -> dict[str, dict]:
     """Gradient norms per layer at initialisation and test accuracy per epoch of SGD fine-tuning, for the random
     sigmoid, RBM-pretrained sigmoid and ReLU networks (``depth`` hidden layers of ``hidden`` units, or the widths
     ``hidden`` if it is a tuple). ``stack``: pretrained parameters to use instead of pretraining here
@@ -49,8 +63,16 @@ def compare(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y
     relu = jaxnets.build("mlp", shape, num_classes, hidden=sizes, activation="relu")
     t0 = time.perf_counter()
     if stack is None:
-        stack = pretrain_stack(sizes, train_x, epochs=pretrain_epochs, batch_size=batch_size, lr=pretrain_lr,
-                               momentum=0.5, seed=seed, log=log)
+        stack = pretrain_stack(
+            sizes,
+            train_x,
+            epochs=pretrain_epochs,
+            batch_size=batch_size,
+            lr=pretrain_lr,
+            momentum=0.5,
+            seed=seed,
+            log=log,
+        )
     pretrain_seconds = time.perf_counter() - t0
     log(f"pretraining: {pretrain_seconds:.1f} s")
     models = {"sigmoid": sigmoid, "sigmoid+rbm": with_initial_params(sigmoid, stack), "relu": relu}
@@ -62,14 +84,29 @@ def compare(train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y
         start = train.create_train_state(model, optimizer, jax.random.PRNGKey(seed))
         norms = analysis.layer_gradient_norms(model, start.params, start.model_state, gx, gy)
         t0 = time.perf_counter()
-        result = train.fit(model, train_x, train_y, test_x, test_y, optimizer=optimizer, epochs=epochs,
-                           batch_size=batch_size, seed=seed, progress=False, log=lambda _: None)
-        results[name] = {"gradient_norms": norms,
-                         "test_accuracy": [r["test_accuracy"] for r in result.history],
-                         "train_loss": [r["train_loss"] for r in result.history],
-                         "seconds": round(time.perf_counter() - t0, 1)}
-        log(f"{name}: test accuracy per epoch {', '.join(f'{100 * a:.2f}%' for a in results[name]['test_accuracy'])}"
-            f" ({results[name]['seconds']} s)")
+        result = train.fit(
+            model,
+            train_x,
+            train_y,
+            test_x,
+            test_y,
+            optimizer=optimizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            seed=seed,
+            progress=False,
+            log=lambda _: None,
+        )
+        results[name] = {
+            "gradient_norms": norms,
+            "test_accuracy": [r["test_accuracy"] for r in result.history],
+            "train_loss": [r["train_loss"] for r in result.history],
+            "seconds": round(time.perf_counter() - t0, 1),
+        }
+        log(
+            f"{name}: test accuracy per epoch {', '.join(f'{100 * a:.2f}%' for a in results[name]['test_accuracy'])}"
+            f" ({results[name]['seconds']} s)"
+        )
     results["pretrain_seconds"] = round(pretrain_seconds, 1)
     return results
 
@@ -80,13 +117,17 @@ def table(results: dict[str, dict]) -> str:
     layers = list(results[names[0]]["gradient_norms"])
     lines = ["| | " + " | ".join(f"`{n}`" for n in names) + " |", "| --- |" + " ---: |" * len(names)]
     for layer in layers:
-        lines.append(f"| grad norm `{layer}` | "
-                     + " | ".join(f"{results[n]['gradient_norms'][layer]:.2e}" for n in names) + " |")
+        lines.append(
+            f"| grad norm `{layer}` | " + " | ".join(f"{results[n]['gradient_norms'][layer]:.2e}" for n in names) + " |"
+        )
     ratio = [results[n]["gradient_norms"][layers[0]] / results[n]["gradient_norms"][layers[-2]] for n in names]
     lines.append(f"| `{layers[0]}` / `{layers[-2]}` | " + " | ".join(f"{r:.3g}" for r in ratio) + " |")
     for e in range(len(results[names[0]]["test_accuracy"])):
-        lines.append(f"| test accuracy, epoch {e + 1} | "
-                     + " | ".join(f"{100 * results[n]['test_accuracy'][e]:.2f}%" for n in names) + " |")
+        lines.append(
+            f"| test accuracy, epoch {e + 1} | "
+            + " | ".join(f"{100 * results[n]['test_accuracy'][e]:.2f}%" for n in names)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -104,9 +145,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print the results as one JSON line at the end")
     args = p.parse_args(argv)
     ds = data.load("mnist", normalisation="unit", manual_dir=args.manual_dir)
-    results = compare(ds.train_x, ds.train_y, ds.test_x, ds.test_y, depth=args.depth, hidden=args.hidden,
-                      pretrain_epochs=args.pretrain_epochs, pretrain_lr=args.pretrain_lr, epochs=args.epochs,
-                      lr=args.lr, batch_size=args.batch_size, seed=args.seed)
+    results = compare(
+        ds.train_x,
+        ds.train_y,
+        ds.test_x,
+        ds.test_y,
+        depth=args.depth,
+        hidden=args.hidden,
+        pretrain_epochs=args.pretrain_epochs,
+        pretrain_lr=args.pretrain_lr,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        seed=args.seed,
+    )
     print(table(results))
     if args.json:
         print(json.dumps({"config": vars(args), **results}))

@@ -17,7 +17,7 @@ def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:
 
 
 def unknown(kind: str, name: str, choices: Iterable[str], listing: str | None = None) -> str:
-    """"unknown model 'lenet' (did you mean lenet5?); choose one of ..." (``listing`` replaces the list of all)."""
+    """ "unknown model 'lenet' (did you mean lenet5?); choose one of ..." (``listing`` replaces the list of all)."""
     choices = list(choices)
     near = closest(name, choices)
     hint = f" (did you mean {', '.join(near[:-1]) + ' or ' if len(near) > 1 else ''}{near[-1]}?)" if near else ""

@@ -5,8 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnets.models.base import Model
-from jaxnets.nn.core import PyTree
+from jaxnets.models._base import Model
+from jaxnets.nn import PyTree
 
 
 def _layers(params: PyTree, prefix: str = "") -> list[tuple[str, tuple[str, ...]]]:
@@ -33,8 +33,16 @@ def global_norm(tree: PyTree) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(jnp.square(leaf)) for leaf in leaves)) if leaves else jnp.zeros(())
 
 
-def layer_gradient_norms(model: Model, params: PyTree, state: PyTree, x: jax.Array, y: jax.Array, *,
-                         key: jax.Array | None = None, train: bool = False) -> dict[str, float]:
+def layer_gradient_norms(
+    model: Model,
+    params: PyTree,
+    state: PyTree,
+    x: jax.Array,
+    y: jax.Array,
+    *,
+    key: jax.Array | None = None,
+    train: bool = False,
+) -> dict[str, float]:
     """The L2 norm of the gradient of the batch-mean loss (``model.metrics``' ``'loss'``) with respect to each
     layer's parameters (weights and biases together), ``{layer name: norm}`` from input to output.
 

@@ -31,9 +31,19 @@ def _leaf_names(tree) -> list[str]:
     return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
-def check_grad(fn: Callable, args, *, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
-               max_coords_per_leaf: int = 64, n_directions: int = 4, seed: int = 0, batch_size: int | None = None,
-               require_nonzero: bool = True) -> int:
+def check_grad(
+    fn: Callable,
+    args,
+    *,
+    eps: float = 1e-6,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+    max_coords_per_leaf: int = 64,
+    n_directions: int = 4,
+    seed: int = 0,
+    batch_size: int | None = None,
+    require_nonzero: bool = True,
+) -> int:
     """Assert that ``jax.grad(fn)(args)`` matches central finite differences; returns the number of checks made.
 
     ``fn`` maps the pytree ``args`` to a scalar. ``atol`` is scaled by ``max(1, |fn(args)|)`` to allow for the
@@ -78,13 +88,18 @@ def check_grad(fn: Callable, args, *, eps: float = 1e-6, rtol: float = 1e-5, ato
         value, grad = jax.value_and_grad(f_flat)(theta0)
         if dense:
             rows = jnp.concatenate([jax.nn.one_hot(coords, theta0.size, dtype=theta0.dtype), dirs])
-            fd_all = jax.lax.map(lambda v: (f_flat(theta0 + eps * v) - f_flat(theta0 - eps * v)) / (2 * eps), rows,
-                                 batch_size=batch_size)
-            return value, grad, fd_all[:len(coords)], fd_all[len(coords):]
-        fd = jax.lax.map(lambda i: (f_flat(theta0.at[i].add(eps)) - f_flat(theta0.at[i].add(-eps))) / (2 * eps),
-                         coords, batch_size=batch_size)
-        fd_dir = jax.lax.map(lambda v: (f_flat(theta0 + eps * v) - f_flat(theta0 - eps * v)) / (2 * eps), dirs,
-                             batch_size=batch_size)
+            fd_all = jax.lax.map(
+                lambda v: (f_flat(theta0 + eps * v) - f_flat(theta0 - eps * v)) / (2 * eps), rows, batch_size=batch_size
+            )
+            return value, grad, fd_all[: len(coords)], fd_all[len(coords) :]
+        fd = jax.lax.map(
+            lambda i: (f_flat(theta0.at[i].add(eps)) - f_flat(theta0.at[i].add(-eps))) / (2 * eps),
+            coords,
+            batch_size=batch_size,
+        )
+        fd_dir = jax.lax.map(
+            lambda v: (f_flat(theta0 + eps * v) - f_flat(theta0 - eps * v)) / (2 * eps), dirs, batch_size=batch_size
+        )
         return value, grad, fd, fd_dir
 
     value, grad, fd, fd_dir = evaluate(jnp.asarray(coords), jnp.asarray(dirs))
@@ -102,7 +117,8 @@ def check_grad(fn: Callable, args, *, eps: float = 1e-6, rtol: float = 1e-5, ato
         k = int(np.argmax(np.abs(fd - ad) - tol))
         raise AssertionError(
             f"{int(bad.sum())}/{len(coords)} coordinate derivatives disagree; worst in {names[owner[k]]} "
-            f"(flat index {coords[k]}): jax.grad {ad[k]:.10g} vs finite difference {fd[k]:.10g}")
+            f"(flat index {coords[k]}): jax.grad {ad[k]:.10g} vs finite difference {fd[k]:.10g}"
+        )
 
     # Dense random directions: the directional derivative g . v against its central difference.
     ad_dir = dirs @ grad

@@ -25,8 +25,7 @@ def abstract_init(layer: nn.Layer, in_shape):
     return params, state, box["out"]
 
 
-def random_like(tree, rng: np.random.Generator, scale: float = 1.0, low: float | None = None,
-                dtype=jnp.float32):
+def random_like(tree, rng: np.random.Generator, scale: float = 1.0, low: float | None = None, dtype=jnp.float32):
     """A pytree shaped like ``tree`` of N(0, scale^2) values (or U(low, low + 1) when ``low`` is given)."""
 
     def make(leaf):

@@ -41,8 +41,7 @@ def dropout_mlp() -> Model:
 
 def batchnorm_net() -> Model:
     """A 2D classifier with batch norm (its running statistics are model state)."""
-    layer = nn.serial(nn.dense(16, name="h"), nn.batch_norm(name="bn"), nn.activation("relu"),
-                      nn.dense(2, name="out"))
+    layer = nn.serial(nn.dense(16, name="h"), nn.batch_norm(name="bn"), nn.activation("relu"), nn.dense(2, name="out"))
     return Model("bn_net", layer, (2,))
 
 

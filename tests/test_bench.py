@@ -14,8 +14,24 @@ BENCH = Path(__file__).parents[1] / "bench" / "throughput.py"
 
 
 def test_throughput_json_smoke():
-    proc = subprocess.run([sys.executable, str(BENCH), "--models", "lenet5_modern", "--frameworks", "jaxnets",
-                           "plain_jax", "flax", "--steps", "1", "--json"], capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH),
+            "--models",
+            "lenet5_modern",
+            "--frameworks",
+            "jaxnets",
+            "plain_jax",
+            "flax",
+            "--steps",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["peak_gflops"] > 0 and out["batch"] == 128

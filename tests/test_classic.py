@@ -102,8 +102,12 @@ def test_sgd_on_the_perceptron_criterion_is_the_perceptron_rule():
     labels = jnp.asarray(GATES["OR"])
     loss_fn = losses.loss_for(PERCEPTRON.head)
     rng = np.random.default_rng(0)
-    start = {"out": {"w": jnp.asarray(rng.standard_normal((2, 1)), jnp.float32),
-                     "b": jnp.asarray(rng.standard_normal(1), jnp.float32)}}
+    start = {
+        "out": {
+            "w": jnp.asarray(rng.standard_normal((2, 1)), jnp.float32),
+            "b": jnp.asarray(rng.standard_normal(1), jnp.float32),
+        }
+    }
     opt = optax.sgd(0.25)
 
     def loss(p):
@@ -217,8 +221,10 @@ def test_hand_written_backprop_matches_jax_grad(act):
     p /= p.sum(1, keepdims=True)
     delta_out = (p - np.eye(4)[y]) / len(x)
     delta_hidden = (delta_out @ w2.T) * np.asarray(_DERIVATIVES[act](z1))
-    expected = {"out": {"w": a1.T @ delta_out, "b": delta_out.sum(0)},
-                "hidden1": {"w": x.T @ delta_hidden, "b": delta_hidden.sum(0)}}
+    expected = {
+        "out": {"w": a1.T @ delta_out, "b": delta_out.sum(0)},
+        "hidden1": {"w": x.T @ delta_hidden, "b": delta_hidden.sum(0)},
+    }
     for layer, grads in expected.items():
         for k, v in grads.items():
             assert np.abs(v).max() > 1e-6

@@ -11,16 +11,36 @@ from helpers_train import REPO, offline_env, python
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([python(), "train.py", *args], cwd=REPO, env=env or offline_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [python(), "train.py", *args],
+        cwd=REPO,
+        env=env or offline_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_help_explains_every_flag():
     out = cli("--help")
     assert out.returncode == 0
-    for flag in ("--model", "--dataset", "--epochs", "--batch-size", "--optimizer", "--lr", "--momentum",
-                 "--weight-decay", "--seed", "--workdir", "--resume", "--manual-dir", "--data-dir", "--list-models",
-                 "--list-datasets"):
+    for flag in (
+        "--model",
+        "--dataset",
+        "--epochs",
+        "--batch-size",
+        "--optimizer",
+        "--lr",
+        "--momentum",
+        "--weight-decay",
+        "--seed",
+        "--workdir",
+        "--resume",
+        "--manual-dir",
+        "--data-dir",
+        "--list-models",
+        "--list-datasets",
+    ):
         assert flag in out.stdout, flag
 
 
@@ -33,14 +53,17 @@ def test_list_models_and_datasets():
         assert name in datasets.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--model", "vgg99"], "unknown model 'vgg99'"),
-    (["--optimizer", "lbfgs", "--dataset", "xor"], "unknown optimizer 'lbfgs'"),
-    (["--dataset", "no_such_dataset_xyz"], "unknown dataset 'no_such_dataset_xyz'"),
-    (["--model", "lenet5", "--dataset", "xor"], "model lenet5 cannot take dataset xor"),
-    (["--dataset", "xor", "--epochs", "0"], "epochs and batch size must be >= 1"),
-    (["--epochs", "ten"], "invalid int value"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--model", "vgg99"], "unknown model 'vgg99'"),
+        (["--optimizer", "lbfgs", "--dataset", "xor"], "unknown optimizer 'lbfgs'"),
+        (["--dataset", "no_such_dataset_xyz"], "unknown dataset 'no_such_dataset_xyz'"),
+        (["--model", "lenet5", "--dataset", "xor"], "model lenet5 cannot take dataset xor"),
+        (["--dataset", "xor", "--epochs", "0"], "epochs and batch size must be >= 1"),
+        (["--epochs", "ten"], "invalid int value"),
+    ],
+)
 def test_bad_flags_give_one_line_and_a_nonzero_exit(tmp_path, args, message):
     out = cli(*args, "--workdir", str(tmp_path), "--data-dir", str(tmp_path / "tfds"))
     assert out.returncode != 0 and "Traceback" not in out.stderr

@@ -15,17 +15,20 @@ from jaxnets.models import C3_TABLE
 STRATEGIES = ("xla", "im2col")
 
 
-@pytest.mark.parametrize(("n", "f", "p", "s", "expected"), [
-    (5, 3, 1, 1, 5),  # 'same' padding p = (f - 1) / 2 keeps the size
-    (5, 3, 0, 1, 3),
-    (7, 3, 0, 2, 3),
-    (5, 3, 0, 2, 2),
-    (6, 3, 1, 2, 3),  # floor((6 + 2 - 3) / 2) + 1
-    (32, 5, 0, 1, 28),  # LeNet-5's C1
-    (28, 2, 0, 2, 14),  # non-overlapping 2x2 pooling
-    (227, 11, 0, 4, 55),  # AlexNet's first layer
-    (28, 5, 2, 1, 28),
-])
+@pytest.mark.parametrize(
+    ("n", "f", "p", "s", "expected"),
+    [
+        (5, 3, 1, 1, 5),  # 'same' padding p = (f - 1) / 2 keeps the size
+        (5, 3, 0, 1, 3),
+        (7, 3, 0, 2, 3),
+        (5, 3, 0, 2, 2),
+        (6, 3, 1, 2, 3),  # floor((6 + 2 - 3) / 2) + 1
+        (32, 5, 0, 1, 28),  # LeNet-5's C1
+        (28, 2, 0, 2, 14),  # non-overlapping 2x2 pooling
+        (227, 11, 0, 4, 55),  # AlexNet's first layer
+        (28, 5, 2, 1, 28),
+    ],
+)
 def test_conv_output_size(n, f, p, s, expected):
     assert nn.conv_output_size(n, f, p=p, s=s) == expected
 
@@ -95,6 +98,7 @@ def test_same_padding_keeps_ceil_of_size_over_stride():
 
 
 # --- LeNet-5 -----------------------------------------------------------------------------------------------------
+
 
 def test_lenet5_layer_by_layer_parameter_counts():
     model = jaxnets.build("lenet5", (32, 32, 1), 10)

@@ -13,7 +13,7 @@ import pytest
 from jax import lax
 
 from jaxnets import nn
-from jaxnets.nn.conv import _conv_mixed, conv_general, cpu_plan, padding_pairs
+from jaxnets.nn._conv import _conv_mixed, conv_general, cpu_plan, padding_pairs
 
 # (input shape per example, kernel window, in channels, features, stride, padding pairs, dilation, groups)
 CASES = [
@@ -44,8 +44,15 @@ def _case(case, seed=0):
 def _reference(x, w, stride, padding, dilation, groups):
     nd = x.ndim - 2
     sp = "DHW"[-nd:]
-    return lax.conv_general_dilated(x, w, stride, padding, rhs_dilation=dilation, feature_group_count=groups,
-                                    dimension_numbers=(f"N{sp}C", f"{sp}IO", f"N{sp}C"))
+    return lax.conv_general_dilated(
+        x,
+        w,
+        stride,
+        padding,
+        rhs_dilation=dilation,
+        feature_group_count=groups,
+        dimension_numbers=(f"N{sp}C", f"{sp}IO", f"N{sp}C"),
+    )
 
 
 def _value_and_grads(convs, x, w, ct):
@@ -115,11 +122,16 @@ def test_auto_gives_second_derivatives():
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * float(jnp.max(jnp.abs(want))))
 
 
-@pytest.mark.parametrize(("shape", "window", "stride", "padding"), [
-    ((2, 9, 7, 3), 2, None, "VALID"), ((2, 7, 7, 2), 2, None, "SAME"), ((2, 9, 9, 2), (3, 3), None, "VALID"),
-    ((2, 4, 6, 4, 2), 2, None, "VALID"),
-    ((2, 7, 7, 2), 3, 1, "SAME"),  # overlapping windows: reduce_window
-])
+@pytest.mark.parametrize(
+    ("shape", "window", "stride", "padding"),
+    [
+        ((2, 9, 7, 3), 2, None, "VALID"),
+        ((2, 7, 7, 2), 2, None, "SAME"),
+        ((2, 9, 9, 2), (3, 3), None, "VALID"),
+        ((2, 4, 6, 4, 2), 2, None, "VALID"),
+        ((2, 7, 7, 2), 3, 1, "SAME"),  # overlapping windows: reduce_window
+    ],
+)
 def test_pooling_equals_reduce_window_with_ties(shape, window, stride, padding):
     """Non-overlapping pooling is a reshape and reduction; its max gradient goes to the first maximum of a window,
     exactly like reduce_window's (select_and_scatter), also when values tie (integers here: many ties)."""
@@ -129,13 +141,19 @@ def test_pooling_equals_reduce_window_with_ties(shape, window, stride, padding):
     strides = win if stride is None else (stride,) * nd
     pads = padding_pairs(padding, win, strides, shape[1:-1])
     full = ((0, 0), *pads, (0, 0))
-    refs = {"max": lambda x: lax.reduce_window(x, -jnp.inf, lax.max, (1, *win, 1), (1, *strides, 1), full),
-            "avg": lambda x: lax.reduce_window(x, 0.0, lax.add, (1, *win, 1), (1, *strides, 1), full)
-            / lax.reduce_window(jnp.ones_like(x), 0.0, lax.add, (1, *win, 1), (1, *strides, 1), full)}
+    refs = {
+        "max": lambda x: lax.reduce_window(x, -jnp.inf, lax.max, (1, *win, 1), (1, *strides, 1), full),
+        "avg": lambda x: (
+            lax.reduce_window(x, 0.0, lax.add, (1, *win, 1), (1, *strides, 1), full)
+            / lax.reduce_window(jnp.ones_like(x), 0.0, lax.add, (1, *win, 1), (1, *strides, 1), full)
+        ),
+    }
     layers = {"max": nn.max_pool(window, stride, padding), "avg": nn.avg_pool(window, stride, padding)}
     ct = jax.random.normal(jax.random.key(1), refs["max"](x).shape)
-    convs = [lambda x, w, f=f: f(x) * w for f in (*refs.values(), *(lambda x, ly=ly: ly.apply({}, {}, x)[0]
-                                                                     for ly in layers.values()))]
+    convs = [
+        lambda x, w, f=f: f(x) * w
+        for f in (*refs.values(), *(lambda x, ly=ly: ly.apply({}, {}, x)[0] for ly in layers.values()))
+    ]
     ref_max, ref_avg, got_max, got_avg = _value_and_grads(convs, x, jnp.ones(()), ct)
     _assert_close(got_max, ref_max)
     _assert_close(got_avg, ref_avg)

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import optax
 import pytest
-from helpers_train import REPO, closed_port, python
+from helpers_train import MNIST_DIR, REPO, closed_port, python
 
 import jaxnets
 from jaxnets import data, train
@@ -75,31 +75,51 @@ EIGHT = textwrap.dedent("""
     px = rng.normal(size=(6400, 2)).astype(np.float32)
     many = train.fit(jaxnets.models.mlp(input_shape=(2,), num_classes=2, hidden=(8,)), px, (px[:, 0] > 0).astype(int),
                      optimizer=optax.adam(1e-3), epochs=1, batch_size=8, progress=False, log=lambda s: None)
-    try:
-        train.fit(jaxnets.build("lenet5_modern"), x, y, epochs=1, **{**LENET_FIT, "batch_size": 60})
+    try:  # all 8 devices asked for explicitly: 60 does not split over them
+        train.fit(jaxnets.build("lenet5_modern"), x, y, epochs=1, shardings=train.data_parallel(),
+                  **{**LENET_FIT, "batch_size": 60})
         error = None
     except ValueError as e:
         error = str(e)
+    # "auto" (the default): batch 60 trains on the 6 devices it splits over, as on one device
+    lines = []
+    sixty = train.fit(jaxnets.build("lenet5_modern"), x, y, tx, ty, epochs=2,
+                      **{**LENET_FIT, "batch_size": 60, "log": lines.append})
     print(json.dumps({"devices": jax.device_count(), "history": r.history, "error": error,
                       "sharding": str(r.state.params["C1"]["w"].sharding), "fsdp": fsdp.history,
-                      "many": many.history[0]["train_accuracy"],
+                      "many": many.history[0]["train_accuracy"], "sixty": sixty.history,
+                      "sixty_log": [line for line in lines if "60" in line],
                       "fsdp_shardings": [list(fsdp.state.params[k]["w"].sharding.spec) for k in ("C5", "F6")]}))
 """)
-LENET_FIT = {"optimizer": optax.sgd(0.05, momentum=0.9), "batch_size": 128, "eval_batch_size": 32,
-             "progress": False, "log": lambda s: None}
+LENET_FIT = {
+    "optimizer": optax.sgd(0.05, momentum=0.9),
+    "batch_size": 128,
+    "eval_batch_size": 32,
+    "progress": False,
+    "log": lambda s: None,
+}
 
 
 def LENET_DATA():
     rng = np.random.default_rng(0)
-    return (rng.normal(size=(128, 28, 28, 1)).astype(np.float32), rng.integers(0, 10, 128).astype(np.int32),
-            rng.normal(size=(101, 28, 28, 1)).astype(np.float32), rng.integers(0, 10, 101).astype(np.int32))
+    return (
+        rng.normal(size=(128, 28, 28, 1)).astype(np.float32),
+        rng.integers(0, 10, 128).astype(np.int32),
+        rng.normal(size=(101, 28, 28, 1)).astype(np.float32),
+        rng.integers(0, 10, 101).astype(np.int32),
+    )
 
 
 def _run(script: str, *args: str, devices: int = 1, timeout: float = 180, **env: str) -> subprocess.Popen:
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-           **env}
-    return subprocess.Popen([python(), "-c", script, *args], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        **env,
+    }
+    return subprocess.Popen(
+        [python(), "-c", script, *args], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def _result(proc: subprocess.Popen, timeout: float = 180) -> dict:
@@ -135,6 +155,10 @@ def test_lenet5_on_8_devices_matches_1_device_step_by_step_and_its_checkpoint_re
     eight = _result(eight)
     assert eight["devices"] == 8 and "Mesh('data': 8" in eight["sharding"] and "P()" in eight["sharding"]
     assert "batch size 60 does not split evenly over the 8 devices" in eight["error"]
+    assert any("training on 6 of them" in line for line in eight["sixty_log"]), eight["sixty_log"]
+    sixty = train.fit(model, x, y, tx, ty, epochs=2, **{**LENET_FIT, "batch_size": 60})
+    for got, want in zip(_metrics(eight["sixty"]), _metrics(sixty.history), strict=True):
+        assert got == pytest.approx(want, rel=2e-5)
     assert eight["many"] > 0.75  # (with ~32 steps queued, XLA:CPU's all-reduce deadlocks and the process aborts)
     # The same loss at every step, and the same test metrics with every one of the 101 examples counted once.
     for got, want in zip(_metrics(eight["history"]), _metrics(whole.history[:3]), strict=True):
@@ -215,10 +239,14 @@ def test_two_processes_train_together_and_agree_after_every_step(tmp_path):
     template, state = model.init(jax.random.key(0))
     leaves, tree = jax.tree.flatten(template)
     cuts = np.cumsum([a.size for a in leaves])[:-1]
-    params = jax.tree.unflatten(tree, [w.reshape(a.shape) for w, a in zip(np.split(np.array(p0["whole"], np.float32),
-                                                                                   cuts), leaves, strict=True)])
-    both = np.concatenate([ds.test_x[0::2], ds.test_x[1::2][:-1]]), np.concatenate([ds.test_y[0::2],
-                                                                                     ds.test_y[1::2][:-1]])
+    params = jax.tree.unflatten(
+        tree,
+        [w.reshape(a.shape) for w, a in zip(np.split(np.array(p0["whole"], np.float32), cuts), leaves, strict=True)],
+    )
+    both = (
+        np.concatenate([ds.test_x[0::2], ds.test_x[1::2][:-1]]),
+        np.concatenate([ds.test_y[0::2], ds.test_y[1::2][:-1]]),
+    )
     assert p0["eval"] == p1["eval"] == pytest.approx(train.evaluate(model, params, state, *both), rel=1e-5)
 
 
@@ -232,8 +260,16 @@ def test_each_process_gets_every_nth_example_and_together_they_hold_each_once():
 
 
 def test_cluster_detection_and_flag_checks(monkeypatch):
-    for k in ("SLURM_JOB_ID", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS",
-              "OMPI_MCA_orte_hnp_uri", "OMPI_COMM_WORLD_SIZE", "TPU_WORKER_HOSTNAMES"):
+    for k in (
+        "SLURM_JOB_ID",
+        "SLURM_PROCID",
+        "SLURM_LOCALID",
+        "SLURM_NTASKS",
+        "SLURM_STEP_NUM_TASKS",
+        "OMPI_MCA_orte_hnp_uri",
+        "OMPI_COMM_WORLD_SIZE",
+        "TPU_WORKER_HOSTNAMES",
+    ):
         monkeypatch.delenv(k, raising=False)
     assert distributed.detected_cluster() is None
     assert distributed.initialize() is None  # nothing given, no launcher: one process, nothing done
@@ -250,7 +286,75 @@ def test_cluster_detection_and_flag_checks(monkeypatch):
 
 
 def test_train_py_rejects_bad_process_flags_in_one_line():
-    out = subprocess.run([python(), "train.py", "--dataset", "xor", "--num-processes", "2", "--process-id", "3",
-                          "--coordinator", f"127.0.0.1:{closed_port()}"], cwd=REPO, capture_output=True, text=True,
-                         timeout=60, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    out = subprocess.run(
+        [
+            python(),
+            "train.py",
+            "--dataset",
+            "xor",
+            "--num-processes",
+            "2",
+            "--process-id",
+            "3",
+            "--coordinator",
+            f"127.0.0.1:{closed_port()}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "JAX_PLATFORMS": "cpu"},
+    )
     assert out.returncode == 2 and "process id 3 is not in 0..1" in out.stderr, out.stderr
+
+
+# Batch sizes that do not divide the device count (Colab TPUs have 8): notebook 03's pretraining and the CLI's rbm
+# default, both batch 100, train on 8 simulated devices (on the 5 that 100 splits over) and match one device.
+PRETRAIN_100 = textwrap.dedent("""
+    import json, sys
+    import jax, numpy as np
+    from jaxnets.train import pretrain_stack
+    x = np.random.default_rng(0).uniform(size=(300, 36)).astype(np.float32)
+    stack = pretrain_stack([16, 8], x, epochs=2, batch_size=100, lr=0.1, momentum=0.5)
+    print(json.dumps({"devices": jax.device_count(),
+                      "w": [np.asarray(stack[k]["w"]).ravel().tolist() for k in ("hidden1", "hidden2")]}))
+""")
+
+
+def test_batch_100_pretrains_on_8_devices_as_on_1():
+    eight = _run(PRETRAIN_100, devices=8)
+    one = _result(_run(PRETRAIN_100, devices=1))
+    eight = _result(eight)
+    assert eight["devices"] == 8 and one["devices"] == 1
+    for got, want in zip(eight["w"], one["w"], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_the_cli_rbm_default_batch_trains_on_8_devices(tmp_path):
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"MNIST files not found in {MNIST_DIR}")
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(
+        [
+            python(),
+            "train.py",
+            "--model",
+            "rbm",
+            "--epochs",
+            "1",
+            "--no-progress",
+            "--manual-dir",
+            str(MNIST_DIR),
+            "--workdir",
+            str(tmp_path / "rbm"),
+        ],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "devices: 8 x cpu" in proc.stdout and "training on 5 of them" in proc.stdout, proc.stdout[-2000:]
+    assert "epoch 1/1" in proc.stdout

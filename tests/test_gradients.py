@@ -12,14 +12,14 @@ from helpers import abstract_init, model_params, random_like
 
 import jaxnets
 from jaxnets import losses, nn
-from jaxnets.models import REGISTRY, perceptron, perceptron_rule
-from jaxnets.models.lenet import C3_TABLE, rbf_output
+from jaxnets.models import C3_TABLE, REGISTRY, perceptron, perceptron_rule, rbf_output
 
 KEY = jax.random.key(0)
 
 
-def _check_layer(layer: nn.Layer, in_shape, batch: int = 2, *, train: bool = False, key=None, seed: int = 0,
-                 **kwargs) -> int:
+def _check_layer(
+    layer: nn.Layer, in_shape, batch: int = 2, *, train: bool = False, key=None, seed: int = 0, **kwargs
+) -> int:
     """Finite-difference check of ``sum(R * layer(x))`` with respect to the parameters and the input, in float64."""
     with x64():
         p_shapes, s_shapes, out_shape = abstract_init(layer, in_shape)
@@ -71,16 +71,19 @@ def test_dense():
 
 
 @pytest.mark.parametrize("strategy", ["xla", "im2col"])
-@pytest.mark.parametrize(("ndim", "in_shape", "kwargs"), [
-    (1, (9, 2), dict(features=3, kernel_size=3)),
-    (1, (9, 4), dict(features=4, kernel_size=3, stride=2, padding=1, groups=2)),
-    (1, (10, 2), dict(features=2, kernel_size=3, dilation=2, padding="SAME")),
-    (2, (6, 5, 2), dict(features=3, kernel_size=(3, 2), stride=(2, 1), padding="SAME")),
-    (2, (6, 6, 4), dict(features=6, kernel_size=3, padding="VALID", groups=2)),
-    (2, (7, 7, 2), dict(features=2, kernel_size=3, dilation=2, padding=((1, 0), (0, 2)))),
-    (3, (4, 4, 4, 2), dict(features=2, kernel_size=2, stride=2, padding="SAME")),
-    (3, (4, 3, 4, 2), dict(features=4, kernel_size=(2, 2, 3), padding=1, groups=2)),
-])
+@pytest.mark.parametrize(
+    ("ndim", "in_shape", "kwargs"),
+    [
+        (1, (9, 2), dict(features=3, kernel_size=3)),
+        (1, (9, 4), dict(features=4, kernel_size=3, stride=2, padding=1, groups=2)),
+        (1, (10, 2), dict(features=2, kernel_size=3, dilation=2, padding="SAME")),
+        (2, (6, 5, 2), dict(features=3, kernel_size=(3, 2), stride=(2, 1), padding="SAME")),
+        (2, (6, 6, 4), dict(features=6, kernel_size=3, padding="VALID", groups=2)),
+        (2, (7, 7, 2), dict(features=2, kernel_size=3, dilation=2, padding=((1, 0), (0, 2)))),
+        (3, (4, 4, 4, 2), dict(features=2, kernel_size=2, stride=2, padding="SAME")),
+        (3, (4, 3, 4, 2), dict(features=4, kernel_size=(2, 2, 3), padding=1, groups=2)),
+    ],
+)
 def test_conv(strategy, ndim, in_shape, kwargs):
     _check_layer(nn.conv(ndim=ndim, strategy=strategy, **kwargs), in_shape)
 
@@ -90,11 +93,19 @@ def test_conv_c3_connection_table(strategy):
     _check_layer(nn.conv2d(16, 3, connections=C3_TABLE, strategy=strategy), (5, 5, 6), batch=1)
 
 
-@pytest.mark.parametrize("layer", [
-    nn.max_pool(2), nn.max_pool(3, stride=1, padding="SAME"), nn.max_pool((2, 3), stride=(1, 2)),
-    nn.avg_pool(2), nn.avg_pool(3, stride=2, padding="SAME"), nn.avg_pool(2, stride=1, padding=1),
-    nn.subsample(2),
-], ids=["max", "max_same", "max_rect", "avg", "avg_same", "avg_pad", "subsample"])
+@pytest.mark.parametrize(
+    "layer",
+    [
+        nn.max_pool(2),
+        nn.max_pool(3, stride=1, padding="SAME"),
+        nn.max_pool((2, 3), stride=(1, 2)),
+        nn.avg_pool(2),
+        nn.avg_pool(3, stride=2, padding="SAME"),
+        nn.avg_pool(2, stride=1, padding=1),
+        nn.subsample(2),
+    ],
+    ids=["max", "max_same", "max_rect", "avg", "avg_same", "avg_pad", "subsample"],
+)
 def test_pooling(layer):
     _check_layer(layer, (6, 6, 2))
 
@@ -163,8 +174,7 @@ MODEL_CASES = {
     # The ImageNet-era CNNs, reduced: tiny widths, tiny images (their small-input layouts), fewer blocks or modules;
     # together they cover LRN (alexnet), inception modules with batch norm, basic and bottleneck blocks with
     # identity, projection (option B) and zero-padding (option A) shortcuts.
-    "alexnet": dict(input_shape=(15, 15, 2), num_classes=3, channels=(2, 3, 3, 2, 2), hidden=(4,), dropout=0,
-                    lrn=True),
+    "alexnet": dict(input_shape=(15, 15, 2), num_classes=3, channels=(2, 3, 3, 2, 2), hidden=(4,), dropout=0, lrn=True),
     "vgg11": dict(input_shape=(8, 8, 3), num_classes=3, widths=(4, 4, 6, 6, 6), hidden=(4,)),
     "googlenet": dict(input_shape=(8, 8, 2), num_classes=3, width=1 / 32, modules=("3a",)),
     "resnet50": dict(input_shape=(12, 12, 1), num_classes=2, width=1, blocks=(1, 1, 1, 1)),
@@ -176,15 +186,21 @@ MODEL_CASES = {
 }
 # The LeNets are checked through XLA's convolutions, which compile several times faster in float64 than im2col's
 # gathers; im2col is checked layer by layer above (every conv case and the C3 table) and through small_cnn here.
-CHECK_STRATEGY = {"lenet5": "xla", "lenet5_modern": "xla", "small_cnn": "im2col",
-                  **dict.fromkeys(["alexnet", "vgg11", "googlenet", "resnet50", "resnet20"], "xla")}
+CHECK_STRATEGY = {
+    "lenet5": "xla",
+    "lenet5_modern": "xla",
+    "small_cnn": "im2col",
+    **dict.fromkeys(["alexnet", "vgg11", "googlenet", "resnet50", "resnet20"], "xla"),
+}
 
 # Models trained on an objective of their own (not a classifier head) have it checked by finite differences on
 # reduced configurations in their own files: tests/test_autoencoders.py, tests/test_rbm.py, tests/test_recurrent.py
 # (char_lstm: its inputs are token ids).
 CHECKED_ELSEWHERE = {"autoencoder", "dae", "conv_autoencoder", "conv_dae", "vae", "rbm", "char_lstm"}
+CHECKED_ELSEWHERE |= {"mdn", "heteroscedastic", "triplet"}  # tests/test_mdn.py, tests/test_metric.py
+CHECKED_ELSEWHERE |= {"gan", "dcgan", "dann", "avb"}  # tests/test_gan.py, test_dann.py, test_avb.py
 # Registered variants of a checked model, built by the same code: VGG-13/16/19 are vgg() with more convolutions per
-# stage; ResNet-18/34 are resnet() with basic blocks, whose code (models.resnet._stage, basic_block) resnet20 checks.
+# stage; ResNet-18/34 are resnet() with basic blocks, whose code (models._resnet._stage, basic_block) resnet20 checks.
 SAME_CODE_AS = {"vgg13": "vgg11", "vgg16": "vgg11", "vgg19": "vgg11", "resnet18": "resnet50", "resnet34": "resnet50"}
 
 

@@ -28,8 +28,9 @@ def test_bce_matches_the_formula_for_moderate_logits():
     t = rng.integers(0, 2, (6, 3))
     p = 1 / (1 + np.exp(-z))
     expected = -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean(axis=1)
-    np.testing.assert_allclose(losses.binary_cross_entropy_with_logits(jnp.asarray(z, jnp.float32), jnp.asarray(t)),
-                               expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.binary_cross_entropy_with_logits(jnp.asarray(z, jnp.float32), jnp.asarray(t)), expected, rtol=1e-5
+    )
 
 
 def test_softmax_cross_entropy_is_minus_log_softmax_at_the_label():
@@ -37,8 +38,9 @@ def test_softmax_cross_entropy_is_minus_log_softmax_at_the_label():
     z = rng.standard_normal((5, 4)).astype(np.float32) * 4
     y = rng.integers(0, 4, 5)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    np.testing.assert_allclose(losses.softmax_cross_entropy(jnp.asarray(z), jnp.asarray(y)),
-                               -logp[np.arange(5), y], rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.softmax_cross_entropy(jnp.asarray(z), jnp.asarray(y)), -logp[np.arange(5), y], rtol=1e-5
+    )
     big = jnp.asarray([[1000.0, -1000.0, 0.0]])
     np.testing.assert_allclose(losses.softmax_cross_entropy(big, jnp.asarray([1])), [2000.0], rtol=1e-6)
     np.testing.assert_allclose(losses.softmax_cross_entropy(big, jnp.asarray([0])), [0.0], atol=1e-6)
@@ -55,8 +57,9 @@ def test_mean_squared_error_is_per_example():
 def test_linear_head_regresses_onto_one_hot_targets():
     out = jnp.asarray([[0.0, 1.0, 0.0], [0.5, 0.5, 0.0]])
     np.testing.assert_allclose(losses.loss_for("linear")(out, jnp.asarray([1, 0])), [0.0, (0.25 + 0.25) / 3])
-    np.testing.assert_allclose(losses.loss_for("linear")(jnp.asarray([[0.2], [0.9]]), jnp.asarray([0, 1])),
-                               [0.04, 0.01], rtol=1e-5)
+    np.testing.assert_allclose(
+        losses.loss_for("linear")(jnp.asarray([[0.2], [0.9]]), jnp.asarray([0, 1])), [0.04, 0.01], rtol=1e-5
+    )
 
 
 def test_perceptron_criterion_values():

@@ -14,8 +14,11 @@ from jaxnets import data
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"the MNIST files are not in {MNIST_DIR} (../shared/data/mnist);"
-                       " set JAXNETS_TEST_MNIST to a folder holding them"),
+    pytest.mark.skipif(
+        not MNIST_DIR.is_dir(),
+        reason=f"the MNIST files are not in {MNIST_DIR} (../shared/data/mnist);"
+        " set JAXNETS_TEST_MNIST to a folder holding them",
+    ),
 ]
 
 
@@ -36,9 +39,21 @@ def test_mnist_prepares_offline_from_the_manual_dir(data_dir, monkeypatch):
 
 
 def test_two_epochs_of_modern_lenet5_on_real_mnist(data_dir, tmp_path):
-    out = cli("--model", "lenet5_modern", "--dataset", "mnist", "--epochs", "2", "--workdir", str(tmp_path),
-              "--data-dir", str(data_dir), "--no-progress", env=offline_env(JAXNETS_MANUAL_DIR=str(MNIST_DIR)),
-              timeout=600)
+    out = cli(
+        "--model",
+        "lenet5_modern",
+        "--dataset",
+        "mnist",
+        "--epochs",
+        "2",
+        "--workdir",
+        str(tmp_path),
+        "--data-dir",
+        str(data_dir),
+        "--no-progress",
+        env=offline_env(JAXNETS_MANUAL_DIR=str(MNIST_DIR)),
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "60000 examples, batch 128 -> 468 iterations per epoch, last partial batch of 96 dropped" in out.stdout
     record = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])

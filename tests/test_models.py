@@ -12,11 +12,14 @@ import jaxnets
 from jaxnets.models import REGISTRY
 
 
-@pytest.mark.parametrize(("name", "input_shape", "kwargs"), [
-    ("small_cnn", (8, 8, 1), dict(features=4, strategy="im2col")),
-    ("small_cnn", (8, 8, 1), dict(features=4, strategy="xla")),
-    ("mlp", (6,), dict(hidden=(5, 4), activation="tanh")),
-])
+@pytest.mark.parametrize(
+    ("name", "input_shape", "kwargs"),
+    [
+        ("small_cnn", (8, 8, 1), dict(features=4, strategy="im2col")),
+        ("small_cnn", (8, 8, 1), dict(features=4, strategy="xla")),
+        ("mlp", (6,), dict(hidden=(5, 4), activation="tanh")),
+    ],
+)
 def test_vmap_of_per_example_apply_equals_batched_apply(name, input_shape, kwargs):
     model = jaxnets.build(name, input_shape, 3, **kwargs)
     params, state = random_like(jax.eval_shape(model.init, jax.random.key(0)), np.random.default_rng(1), 0.5)

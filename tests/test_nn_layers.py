@@ -15,6 +15,7 @@ KEY = jax.random.key(0)
 
 # --- dropout -------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("rate", [0.1, 0.5, 0.8])
 def test_dropout_rate_is_the_drop_probability(rate):
     x = jnp.ones((400, 500))
@@ -61,6 +62,7 @@ def test_serial_passes_distinct_keys_to_each_dropout():
 
 
 # --- shapes, names and combinators ---------------------------------------------------------------------------------
+
 
 def test_dense_and_flatten_shapes():
     params, _, out = abstract_init(nn.serial(nn.flatten(), nn.dense(5)), (3, 4, 2))
@@ -125,6 +127,7 @@ def test_conv_3d_shapes(strategy, groups):
 
 # --- activations ---------------------------------------------------------------------------------------------------
 
+
 def test_activation_values():
     x = jnp.asarray([-2.0, -0.5, 0.0, 1.0, 3.0])
     np.testing.assert_allclose(nn.lecun_tanh(x), 1.7159 * np.tanh(2 * np.asarray(x) / 3), rtol=1e-6)
@@ -147,6 +150,7 @@ def test_every_activation_has_an_initialiser():
 
 # --- bad arguments -------------------------------------------------------------------------------------------------
 
+
 def _one_line_value_error(fn, match):
     with pytest.raises(ValueError, match=match) as err:
         fn()
@@ -167,8 +171,9 @@ def test_bad_pool_arguments():
 def test_bad_strategy():
     _one_line_value_error(lambda: nn.conv2d(4, 3, strategy="fft"), r"unknown convolution strategy 'fft'; choose one of")
     x, w = jnp.ones((1, 4, 4, 1)), jnp.ones((3, 3, 1, 1))
-    _one_line_value_error(lambda: nn.conv_general(x, w, (1, 1), ((0, 0), (0, 0)), strategy="winograd"),
-                          "unknown convolution strategy")
+    _one_line_value_error(
+        lambda: nn.conv_general(x, w, (1, 1), ((0, 0), (0, 0)), strategy="winograd"), "unknown convolution strategy"
+    )
 
 
 def test_bad_activation():

@@ -17,6 +17,8 @@ import pytest
 from helpers_train import MNIST_DIR
 from nbclient import NotebookClient
 
+import jaxnets
+
 ROOT = Path(__file__).parents[1]
 NOTEBOOKS = sorted((ROOT / "colab").glob("*.ipynb"))
 # Where the badges and setup cells assume the repository lives (README says so; change it there and here).
@@ -48,10 +50,12 @@ def mnist_tfds_dir(tmp_path_factory) -> Path:
     """A TFDS data dir with MNIST prepared in it from the manual dir (once per session, ~20 s on 2 cores) for the
     notebooks that use it, so that each notebook's time is its own. (In Colab the notebook itself prepares it.)"""
     path = tmp_path_factory.mktemp("tfds")
-    prepare = ("import sys; from jaxnets import data; "
-               "data.load_raw('mnist', data_dir=sys.argv[1], manual_dir=sys.argv[2])")
-    proc = subprocess.run([sys.executable, "-c", prepare, str(path), str(MNIST_DIR)], capture_output=True, text=True,
-                          timeout=600)
+    prepare = (
+        "import sys; from jaxnets import data; data.load_raw('mnist', data_dir=sys.argv[1], manual_dir=sys.argv[2])"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", prepare, str(path), str(MNIST_DIR)], capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, f"preparing MNIST for the notebooks failed:\n{proc.stderr[-3000:]}"
     return path
 
@@ -73,12 +77,20 @@ def test_notebook_is_stripped_and_opens_in_colab(path: Path):
     assert all(not c.outputs and c.execution_count is None for c in code), f"{path.name} has saved outputs"
     first = nb.cells[0]
     assert first.cell_type == "markdown" and f"]({BADGE.format(name=path.name)})" in first.source, (
-        f"{path.name} must open with the Open-in-Colab badge linking {BADGE.format(name=path.name)}")
+        f"{path.name} must open with the Open-in-Colab badge linking {BADGE.format(name=path.name)}"
+    )
     setup = code[0].source
     assert '"google.colab" in sys.modules' in setup and 'find_spec("jaxnets") is None' in setup, (
-        f"{path.name}: the first code cell must install jaxnets only in Colab and only when it is missing")
-    assert INSTALL in setup and "jax.devices()" in setup, (
-        f"{path.name}: the setup cell must pip install {INSTALL} and report jax.devices()")
+        f"{path.name}: the first code cell must install jaxnets only in Colab and only when it is missing"
+    )
+    pinned = re.search(rf'JAXNETS = "{re.escape(INSTALL)}@v(\S+)"', setup)
+    assert pinned and pinned.group(1) == jaxnets.__version__ and '"install", "-q", JAXNETS]' in setup, (
+        f"{path.name}: the setup cell must pip install the release {INSTALL}@v{jaxnets.__version__} named once in "
+        "JAXNETS (jaxnets.__version__ is the one place of the version)"
+    )
+    assert "jaxnets.__version__" in setup and "jax.devices()" in setup, (
+        f"{path.name}: the setup cell must report jaxnets.__version__ and jax.devices()"
+    )
     assert "jax.tools.colab_tpu" not in _code(nb), "the removed colab_tpu helper: Colab's TPU runtime needs nothing"
 
 
@@ -94,15 +106,28 @@ def test_notebook_runs_and_plots(path: Path, tmp_path: Path, request, record_pro
     tfds_dir = tmp_path / "tfds"
     if _needs_mnist(nb):
         if not MNIST_DIR.is_dir():
-            pytest.skip(f"{path.name} needs the MNIST files, which are not in {MNIST_DIR} (../shared/data/mnist); "
-                        "set JAXNETS_TEST_MNIST to a folder holding them")
+            pytest.skip(
+                f"{path.name} needs the MNIST files, which are not in {MNIST_DIR} (../shared/data/mnist); "
+                "set JAXNETS_TEST_MNIST to a folder holding them"
+            )
         tfds_dir = request.getfixturevalue("mnist_tfds_dir")
-    env = {**os.environ, "JAXNETS_QUICK": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-           "JAXNETS_MANUAL_DIR": str(MNIST_DIR), "TFDS_DATA_DIR": str(tfds_dir), "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    env = {
+        **os.environ,
+        "JAXNETS_QUICK": "1",
+        "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+        "JAXNETS_MANUAL_DIR": str(MNIST_DIR),
+        "TFDS_DATA_DIR": str(tfds_dir),
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    }
     client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     start = time.perf_counter()
     client.execute(env=env)  # raises CellExecutionError, with the cell and its traceback, if any cell fails
     record_property("seconds", round(time.perf_counter() - start, 1))
-    plots = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-             for o in c.outputs if o.output_type == "display_data" and PLOT in o.get("data", {})]
+    plots = [
+        i
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "display_data" and PLOT in o.get("data", {})
+    ]
     assert plots, f"{path.name} ran but displayed no plot"

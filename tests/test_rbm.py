@@ -16,15 +16,16 @@ import pytest
 from gradcheck import check_grad, x64
 
 import jaxnets
-from jaxnets import analysis, train
-from jaxnets.models import boltzmann as R
+from jaxnets import analysis, losses, models, train
 
 
 def small_params(visible: int = 5, hidden: int = 3, seed: int = 0, dtype=np.float32) -> dict:
     rng = np.random.default_rng(seed)
-    return {"w": jnp.asarray(rng.standard_normal((visible, hidden)).astype(dtype)),
-            "b": jnp.asarray(rng.standard_normal(hidden).astype(dtype) * 0.5),
-            "b_visible": jnp.asarray(rng.standard_normal(visible).astype(dtype) * 0.5)}
+    return {
+        "w": jnp.asarray(rng.standard_normal((visible, hidden)).astype(dtype)),
+        "b": jnp.asarray(rng.standard_normal(hidden).astype(dtype) * 0.5),
+        "b_visible": jnp.asarray(rng.standard_normal(visible).astype(dtype) * 0.5),
+    }
 
 
 def binary_data(n: int = 256, d: int = 16, seed: int = 0) -> np.ndarray:
@@ -45,14 +46,14 @@ def test_free_energy_and_conditionals_by_enumeration():
     for v in itertools.product([0.0, 1.0], repeat=4):
         v = np.array(v)
         weights = np.array([np.exp(-energy(p, v, h)) for h in hs])
-        assert float(R.free_energy(p, v[None])[0]) == pytest.approx(-np.log(weights.sum()), rel=1e-5)
+        assert float(losses.free_energy(p, v[None])[0]) == pytest.approx(-np.log(weights.sum()), rel=1e-5)
         p_h = (weights[:, None] * hs).sum(0) / weights.sum()  # p(h_j = 1 | v) by summing the joint
-        np.testing.assert_allclose(R.hidden_probs(p, v[None])[0], p_h, rtol=1e-5)
+        np.testing.assert_allclose(models.hidden_probs(p, v[None])[0], p_h, rtol=1e-5)
     h = np.array([1.0, 0.0, 1.0])
     vs = np.array(list(itertools.product([0.0, 1.0], repeat=4)))
     weights = np.array([np.exp(-energy(p, v, h)) for v in vs])
     p_v = (weights[:, None] * vs).sum(0) / weights.sum()
-    np.testing.assert_allclose(jax.nn.sigmoid(R.visible_logits(p, h[None]))[0], p_v, rtol=1e-5)
+    np.testing.assert_allclose(jax.nn.sigmoid(models.visible_logits(p, h[None]))[0], p_v, rtol=1e-5)
 
 
 def test_cd1_surrogate_gradient_is_the_cd1_update():
@@ -63,11 +64,11 @@ def test_cd1_surrogate_gradient_is_the_cd1_update():
 
     @jax.jit
     def everything(p, v0):
-        grad = jax.grad(lambda q: jnp.mean(R.cd_surrogate(q, v0, key)))(p)
-        v1 = R.gibbs_chain(p, v0, key)  # the same key gives the same negative sample
-        vk = R.gibbs_chain(p, v0, key, k=3, sample_visible=False)  # CD-3 with mean-field visibles
-        grad3 = jax.grad(lambda q: jnp.mean(R.cd_surrogate(q, v0, key, 3, False)))(p)
-        return grad, v1, R.cd_update(p, v0, v1), vk, grad3, R.cd_update(p, v0, vk)
+        grad = jax.grad(lambda q: jnp.mean(models.cd_surrogate(q, v0, key)))(p)
+        v1 = models.gibbs_chain(p, v0, key)  # the same key gives the same negative sample
+        vk = models.gibbs_chain(p, v0, key, k=3, sample_visible=False)  # CD-3 with mean-field visibles
+        grad3 = jax.grad(lambda q: jnp.mean(models.cd_surrogate(q, v0, key, 3, False)))(p)
+        return grad, v1, models.cd_update(p, v0, v1), vk, grad3, models.cd_update(p, v0, vk)
 
     grad, v1, update, vk, grad3, update3 = jax.device_get(everything(p, v0))
     p, v0 = jax.device_get((p, v0))
@@ -112,8 +113,17 @@ def test_rbm_model_shapes_and_metrics():
 def test_cd1_training_lowers_reconstruction_error_and_free_energy_of_the_data():
     x, _ = binary_data(256, 16)
     model = jaxnets.build("rbm", (16,), hidden=8)
-    result = train.fit(model, x, np.zeros(len(x), np.int32), optimizer=optax.sgd(0.1, momentum=0.5), epochs=10,
-                       batch_size=16, seed=0, progress=False, log=lambda _: None)
+    result = train.fit(
+        model,
+        x,
+        np.zeros(len(x), np.int32),
+        optimizer=optax.sgd(0.1, momentum=0.5),
+        epochs=10,
+        batch_size=16,
+        seed=0,
+        progress=False,
+        log=lambda _: None,
+    )
     first, last = result.history[0], result.history[-1]
     assert last["train_squared_error"] < 0.5 * first["train_squared_error"], (first, last)
     assert last["train_free_energy"] < first["train_free_energy"] - 1.0
@@ -124,25 +134,26 @@ def test_pretrain_stack_initialises_a_sigmoid_mlp_that_fit_fine_tunes():
     pretrained sigmoid network is fine-tuned by fit next to the random sigmoid and ReLU ones."""
     x, y = binary_data(256, 16)
     lines = []
-    stack = R.pretrain_stack((8, 6), x, epochs=5, batch_size=16, lr=0.5, seed=0, log=lines.append)
+    stack = train.pretrain_stack((8, 6), x, epochs=5, batch_size=16, lr=0.5, seed=0, log=lines.append)
     assert list(stack) == ["hidden1", "hidden2"] and len(lines) == 2 and "rbm 1 (16-8)" in lines[0]
     assert stack["hidden1"]["w"].shape == (16, 8) and stack["hidden2"]["w"].shape == (8, 6)
     base = jaxnets.build("mlp", (16,), 2, hidden=(8, 6), activation="sigmoid")
-    params, _ = R.with_initial_params(base, stack).init(jax.random.key(0))
+    params, _ = models.with_initial_params(base, stack).init(jax.random.key(0))
     for name in stack:
         for k in ("w", "b"):
             np.testing.assert_array_equal(params[name][k], stack[name][k])
     assert params["out"]["w"].shape == (6, 2)  # the output layer keeps its own initialisation
     with pytest.raises(ValueError, match="shape"):
-        R.with_initial_params(base, {"hidden1": {"w": jnp.zeros((3, 8))}}).init(jax.random.key(0))
+        models.with_initial_params(base, {"hidden1": {"w": jnp.zeros((3, 8))}}).init(jax.random.key(0))
     with pytest.raises(ValueError, match="not among"):
-        R.with_initial_params(base, {"hidden9": {"w": jnp.zeros((3, 8))}}).init(jax.random.key(0))
+        models.with_initial_params(base, {"hidden9": {"w": jnp.zeros((3, 8))}}).init(jax.random.key(0))
 
     sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
     import vanishing_pretraining as bench
 
-    results = bench.compare(x, y, x, y, depth=2, hidden=(8, 6), epochs=1, lr=0.1, batch_size=16, stack=stack,
-                            log=lambda _: None)
+    results = bench.compare(
+        x, y, x, y, depth=2, hidden=(8, 6), epochs=1, lr=0.1, batch_size=16, stack=stack, log=lambda _: None
+    )
     assert set(results) == {"sigmoid", "sigmoid+rbm", "relu", "pretrain_seconds"}
     for name in ("sigmoid", "sigmoid+rbm", "relu"):
         assert list(results[name]["gradient_norms"]) == ["hidden1", "hidden2", "out"]

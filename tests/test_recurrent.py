@@ -14,14 +14,17 @@ from gradcheck import check_grad, x64
 from helpers import abstract_init, random_like
 
 import jaxnets
-from jaxnets import nn, sample, train
+from jaxnets import nn, train
+from jaxnets.cli import sample as sample_cli
 from jaxnets.data import prepare, text
-from jaxnets.models.recurrent import char_lm, gradient_norms_over_time, sequence_classifier
-from jaxnets.nn.recurrent import lengths_to_mask
+from jaxnets.models import char_lm, gradient_norms_over_time, sequence_classifier
+from jaxnets.nn import lengths_to_mask
 
 CELLS = {"rnn": nn.rnn_cell(), "lstm": nn.lstm_cell(), "gru": nn.gru_cell(), "gru_cho2014": nn.gru_cell(False)}
-KO_EN = ("The quick brown fox jumps over the lazy dog. 다람쥐 헌 쳇바퀴에 타고파. "
-         "Hello world, 안녕하세요 세계! 나는 한국어를 공부합니다.\n")
+KO_EN = (
+    "The quick brown fox jumps over the lazy dog. 다람쥐 헌 쳇바퀴에 타고파. "
+    "Hello world, 안녕하세요 세계! 나는 한국어를 공부합니다.\n"
+)
 
 
 def _params(cell: nn.Cell, features: int, hidden: int, seed: int = 0, dtype=jnp.float32):
@@ -31,6 +34,7 @@ def _params(cell: nn.Cell, features: int, hidden: int, seed: int = 0, dtype=jnp.
 
 
 # --- shapes and parameters -----------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", sorted(CELLS))
 @pytest.mark.parametrize("return_sequences", [False, True])
@@ -47,8 +51,9 @@ def test_layer_shapes(name, return_sequences):
 def test_parameter_names_and_initialisation():
     lstm = nn.lstm_cell().init(jax.random.key(0), 3, 4)
     assert set(lstm) == {"input", "forget", "cell", "output"}
-    assert all(set(g) == {"wx", "wh", "b"} and g["wx"].shape == (3, 4) and g["wh"].shape == (4, 4)
-               for g in lstm.values())
+    assert all(
+        set(g) == {"wx", "wh", "b"} and g["wx"].shape == (3, 4) and g["wh"].shape == (4, 4) for g in lstm.values()
+    )
     np.testing.assert_array_equal(lstm["forget"]["b"], 1.0)  # Gers et al. 2000: remember by default
     np.testing.assert_array_equal(lstm["input"]["b"], 0.0)
     wh = np.asarray(lstm["cell"]["wh"])
@@ -89,6 +94,7 @@ def test_reverse_reads_the_sequence_backwards():
 
 # --- variable lengths ----------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(CELLS))
 def test_padding_leaves_the_final_state_exactly_unchanged(name):
     """Masked steps carry the state through untouched: whatever the padding holds, the final state and all outputs
@@ -126,6 +132,7 @@ def test_padding_leaves_the_final_state_exactly_unchanged(name):
 
 # --- against independent implementations -------------------------------------------------------------------------
 
+
 def _flax_params(name, p):
     """Our named cell parameters in flax.linen's layout (one Dense per gate and side)."""
     if name == "rnn":
@@ -155,8 +162,9 @@ def test_cells_match_flax_with_copied_weights(name):
     params = _params(cell, 3, 4, seed=3)
     x = jax.random.normal(jax.random.key(4), (3, 7, 3))
     lengths = jnp.asarray([7, 3, 5])
-    carry, ys = fnn.RNN(flax_cell, return_carry=True).apply({"params": {"cell": _flax_params(name, params)}}, x,
-                                                            seq_lengths=lengths)
+    carry, ys = fnn.RNN(flax_cell, return_carry=True).apply(
+        {"params": {"cell": _flax_params(name, params)}}, x, seq_lengths=lengths
+    )
     ours, _ = nn.recurrent(cell, 4, return_sequences=True).apply(params, {}, x, lengths=lengths)
     mask = lengths_to_mask(lengths, 7)[..., None]
     np.testing.assert_allclose(ours, jnp.where(mask, ys, 0.0), rtol=1e-5, atol=1e-6)
@@ -181,6 +189,7 @@ def test_gru_cho2014_is_the_papers_equations():
 
 
 # --- gradients through the scan --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(("name", "reverse"), [("rnn", False), ("lstm", True), ("gru", False), ("gru_cho2014", True)])
 def test_gradients_through_the_scan_with_masks(name, reverse):
@@ -222,20 +231,25 @@ def test_embedding():
 
 # --- models ----------------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
 def test_sequence_classifiers_read_mnist_row_by_row(name):
     model = jaxnets.build(name, (28, 28, 1), 10)
     params, state = jax.eval_shape(model.init, jax.random.key(0))
     assert set(params) == {"rnn1", "out"} and params["out"]["w"].shape == (128, 10)
-    out = jax.eval_shape(lambda p, s, x: model.apply(p, s, x)[0], params, state,
-                         jax.ShapeDtypeStruct((4, 28, 28, 1), jnp.float32))
+    out = jax.eval_shape(
+        lambda p, s, x: model.apply(p, s, x)[0], params, state, jax.ShapeDtypeStruct((4, 28, 28, 1), jnp.float32)
+    )
     assert out.shape == (4, 10) and model.name == name
     assert jaxnets.build(name, (28, 28), 10).input_shape == (28, 28)
     two = sequence_classifier((5, 3), 4, cell=name, hidden=6, layers=2, dropout=0.1)
     p2, _ = jax.eval_shape(two.init, jax.random.key(0))
     assert set(p2) == {"rnn1", "rnn2", "out"}
-    y = jax.eval_shape(lambda p, x: two.apply(p, {}, x, key=jax.random.key(1), train=True)[0], p2,
-                       jax.ShapeDtypeStruct((2, 5, 3), jnp.float32))
+    y = jax.eval_shape(
+        lambda p, x: two.apply(p, {}, x, key=jax.random.key(1), train=True)[0],
+        p2,
+        jax.ShapeDtypeStruct((2, 5, 3), jnp.float32),
+    )
     assert y.shape == (2, 4)
     with pytest.raises(ValueError, match="one step per row"):
         jaxnets.build(name, (784,), 10)
@@ -282,14 +296,25 @@ def test_char_lm_gradients():
 
 # --- training in CI ----------------------------------------------------------------------------------------------
 
+
 def test_sequence_classifier_learns_to_remember_the_first_step():
     """A task only memory solves: the class is the sign of the first of 8 steps, the others are noise."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((256, 8, 2)).astype(np.float32)
     y = (x[:, 0, 0] > 0).astype(np.int32)
     model = sequence_classifier((8, 2), 2, cell="lstm", hidden=16)
-    result = train.fit(model, x[:192], y[:192], x[192:], y[192:], optimizer=optax.adam(1e-2), epochs=20,
-                       batch_size=32, progress=False, log=lambda s: None)
+    result = train.fit(
+        model,
+        x[:192],
+        y[:192],
+        x[192:],
+        y[192:],
+        optimizer=optax.adam(1e-2),
+        epochs=20,
+        batch_size=32,
+        progress=False,
+        log=lambda s: None,
+    )
     first, last = result.history[0], result.history[-1]
     assert last["train_loss"] < 0.5 * first["train_loss"], (first, last)
     assert last["test_accuracy"] >= 0.85, last  # chance: 0.5
@@ -303,31 +328,33 @@ def test_char_lstm_trains_on_korean_and_english_text_and_samples(tmp_path, capsy
     monkeypatch.setitem(jaxnets.models.REGISTRY, "char_lstm", (small, description))
     path = tmp_path / "ko_en.txt"
     path.write_text(KO_EN * 12, encoding="utf-8")
-    config = train.TrainConfig(model="char_lstm", dataset=f"text:{path}", epochs=3, batch_size=2, lr=1e-2,
-                               workdir=str(tmp_path / "run"))
+    config = train.TrainConfig(
+        model="char_lstm", dataset=f"text:{path}", epochs=3, batch_size=2, lr=1e-2, workdir=str(tmp_path / "run")
+    )
     result = train.run(config, progress=False, log=lambda s: None)
     losses = [r["train_loss"] for r in result.history]
     assert losses[-1] < 0.8 * losses[0], losses
     assert result.history[-1]["test_loss"] < result.history[0]["test_loss"]
 
-    model, params, state, vocab = sample.load_run(tmp_path / "run")
+    model, params, state, vocab = train.load_text_run(tmp_path / "run")
     assert vocab == text.vocabulary(KO_EN) and "한" in vocab and model.input_shape == (text.SEQ_LEN,)
-    out = sample.sample(model, params, state, vocab, "안녕", 80, jax.random.key(0), temperature=0.8)
+    out = train.sample_text(model, params, state, vocab, "안녕", 80, jax.random.key(0), temperature=0.8)
     assert len(out) == 80 and set(out) <= set(vocab)
     assert out.encode("utf-8").decode("utf-8") == out
-    greedy = sample.sample(model, params, state, vocab, "The quick", 10, jax.random.key(1), temperature=0)
-    assert greedy == sample.sample(model, params, state, vocab, "The quick", 10, jax.random.key(2), temperature=0)
+    greedy = train.sample_text(model, params, state, vocab, "The quick", 10, jax.random.key(1), temperature=0)
+    assert greedy == train.sample_text(model, params, state, vocab, "The quick", 10, jax.random.key(2), temperature=0)
     long_prompt = (KO_EN * 2)[:100]  # longer than the model's window of 64: the last 64 characters are the context
-    assert len(sample.sample(model, params, state, vocab, long_prompt, 5, jax.random.key(0))) == 5
+    assert len(train.sample_text(model, params, state, vocab, long_prompt, 5, jax.random.key(0))) == 5
     with pytest.raises(ValueError, match="not in the vocabulary"):
-        sample.sample(model, params, state, vocab, "Zebra", 5, jax.random.key(0))
+        train.sample_text(model, params, state, vocab, "Zebra", 5, jax.random.key(0))
 
-    assert sample.main(["--workdir", str(tmp_path / "run"), "--prompt", "다람쥐", "--length", "20"]) == 0
+    assert sample_cli.main(["--workdir", str(tmp_path / "run"), "--prompt", "다람쥐", "--length", "20"]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("다람쥐") and len(printed.rstrip("\n")) == 23
 
 
 # --- text data ---------------------------------------------------------------------------------------------------
+
 
 def test_text_dataset(tmp_path):
     path = tmp_path / "t.txt"
@@ -339,7 +366,7 @@ def test_text_dataset(tmp_path):
     np.testing.assert_array_equal(ds.train_y[:, :-1], ds.train_x[:, 1:])  # targets are the inputs shifted by one
     assert text.decode(ds.train_x[0], ds.vocab) == "abcd" and text.decode(ds.train_y[0], ds.vocab) == "bcde"
     cut = round(len(body) * 0.9)
-    assert text.decode(ds.test_x[0], ds.vocab) == body[cut:cut + 4]  # the test split is the end of the file
+    assert text.decode(ds.test_x[0], ds.vocab) == body[cut : cut + 4]  # the test split is the end of the file
     assert text.decode(ds.test_y[-1], ds.vocab)[-1] in "ij한글"
     assert text.load_text(path, seq_len=4).vocab == ds.vocab
     assert prepare(ds, (4,), "standard") is ds  # token ids are not normalised
@@ -372,6 +399,7 @@ def test_char_lstm_cannot_take_images_in_one_line():
 
 
 # --- vanishing gradients ---------------------------------------------------------------------------------------------
+
 
 def test_plain_rnn_gradient_to_early_steps_vanishes_where_the_lstms_does_not():
     """At initialisation, over 50 steps, the gradient of the final loss reaching step 1 relative to step 50 is

@@ -51,15 +51,17 @@ CONV_CASES = [
 def test_conv_matches_flax(strategy, in_shape, features, kernel, stride, padding, groups, dilation):
     nd = len(in_shape) - 1
     rng = np.random.default_rng(hash((in_shape, features)) % 2**32)
-    layer = nn.conv(features, kernel, ndim=nd, stride=stride, padding=padding, groups=groups, dilation=dilation,
-                    strategy=strategy)
+    layer = nn.conv(
+        features, kernel, ndim=nd, stride=stride, padding=padding, groups=groups, dilation=dilation, strategy=strategy
+    )
     params, _, out_shape = abstract_init(layer, in_shape)
     params = {"w": _rand(rng, params["w"].shape, 0.3), "b": _rand(rng, (features,))}
     x = _rand(rng, (2, *in_shape))
     y, _ = jax.jit(layer.apply)(params, {}, x)
     kernel_size = (kernel,) * nd if isinstance(kernel, int) else kernel
-    ref_conv = fnn.Conv(features, kernel_size, strides=stride, padding=padding, feature_group_count=groups,
-                        kernel_dilation=dilation)
+    ref_conv = fnn.Conv(
+        features, kernel_size, strides=stride, padding=padding, feature_group_count=groups, kernel_dilation=dilation
+    )
     ref = jax.jit(ref_conv.apply)({"params": {"kernel": params["w"], "bias": params["b"]}}, x)
     assert y.shape == ref.shape == (2, *out_shape)
     np.testing.assert_allclose(y, ref, **TOL)
@@ -70,8 +72,15 @@ def test_conv_general_strategies_agree_without_bias(strategy):
     rng = np.random.default_rng(1)
     x, w = _rand(rng, (2, 7, 7, 4)), _rand(rng, (3, 3, 2, 6))
     y = nn.conv_general(x, w, (2, 1), ((1, 1), (0, 2)), groups=2, dilation=(1, 2), strategy=strategy)
-    ref = jax.lax.conv_general_dilated(x, w, (2, 1), ((1, 1), (0, 2)), rhs_dilation=(1, 2),
-                                       dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=2)
+    ref = jax.lax.conv_general_dilated(
+        x,
+        w,
+        (2, 1),
+        ((1, 1), (0, 2)),
+        rhs_dilation=(1, 2),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=2,
+    )
     np.testing.assert_allclose(y, ref, **TOL)
 
 

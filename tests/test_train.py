@@ -23,8 +23,18 @@ SPIRALS = data.load("spirals")
 
 def _fit(model, epochs=2, **kw):
     kw.setdefault("optimizer", optax.adam(1e-2))
-    return train.fit(model, SPIRALS.train_x, SPIRALS.train_y, SPIRALS.test_x, SPIRALS.test_y, epochs=epochs,
-                     batch_size=32, progress=False, log=lambda s: None, **kw)
+    return train.fit(
+        model,
+        SPIRALS.train_x,
+        SPIRALS.train_y,
+        SPIRALS.test_x,
+        SPIRALS.test_y,
+        epochs=epochs,
+        batch_size=32,
+        progress=False,
+        log=lambda s: None,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("name", train.OPTIMIZERS)
@@ -66,8 +76,9 @@ def test_fit_learns_the_spirals_and_xor():
     assert result.history[-1]["test_accuracy"] > 0.95
     x, y = data.xor()
     model = jaxnets.models.mlp(input_shape=(2,), num_classes=2, hidden=(8,), activation="tanh")
-    result = train.fit(model, x, y, x, y, optimizer=optax.adam(0.05), epochs=200, batch_size=4, progress=False,
-                       log=lambda s: None)
+    result = train.fit(
+        model, x, y, x, y, optimizer=optax.adam(0.05), epochs=200, batch_size=4, progress=False, log=lambda s: None
+    )
     assert result.history[-1]["test_accuracy"] == 1.0
 
 
@@ -75,8 +86,9 @@ def test_fit_regresses_real_targets_with_a_linear_head():
     x = np.linspace(-3, 3, 256, dtype=np.float32)[:, None]
     y = np.sin(x)
     model = jaxnets.models.mlp(input_shape=(1,), num_classes=1, hidden=(32,), activation="tanh", head="linear")
-    result = train.fit(model, x, y, x, y, optimizer=optax.adam(1e-2), epochs=60, batch_size=32, progress=False,
-                       log=lambda s: None)
+    result = train.fit(
+        model, x, y, x, y, optimizer=optax.adam(1e-2), epochs=60, batch_size=32, progress=False, log=lambda s: None
+    )
     first, last = result.history[0], result.history[-1]
     assert "train_accuracy" not in last  # a regression reports its mean squared error only
     assert last["test_loss"] < first["train_loss"] / 10 and last["test_loss"] < 0.01
@@ -157,8 +169,16 @@ def test_workdir_gets_metrics_jsonl_and_curves_png(tmp_path):
     _fit(dropout_mlp(), epochs=2, workdir=tmp_path)
     records = [json.loads(line) for line in (tmp_path / train.METRICS).read_text().splitlines()]
     assert len(records) == 2
-    for key in ("epoch", "step", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
-                "images_per_second"):
+    for key in (
+        "epoch",
+        "step",
+        "train_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "seconds",
+        "images_per_second",
+    ):
         assert all(key in r for r in records), key
     assert records[1]["step"] == 2 * (512 // 32)
     assert (tmp_path / train.CURVES).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -174,8 +194,11 @@ def test_config_resolution_fills_defaults_and_checks_names():
     config = train.TrainConfig().resolved()
     assert (config.model, config.dataset, config.optimizer, config.epochs) == ("lenet5_modern", "mnist", "momentum", 10)
     assert train.TrainConfig(model="lenet5").resolved().normalisation == "lenet1998"
-    for bad, match in [({"model": "vgg99"}, "unknown model"), ({"optimizer": "lbfgs"}, "unknown optimizer"),
-                       ({"epochs": 0}, "epochs")]:
+    for bad, match in [
+        ({"model": "vgg99"}, "unknown model"),
+        ({"optimizer": "lbfgs"}, "unknown optimizer"),
+        ({"epochs": 0}, "epochs"),
+    ]:
         with pytest.raises(ValueError, match=match):
             train.TrainConfig(**bad).resolved()
 

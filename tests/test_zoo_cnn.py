@@ -16,11 +16,10 @@ import pytest
 from helpers import abstract_init, model_params, random_like
 
 import jaxnets
-from jaxnets import nn
-from jaxnets.models.googlenet import INCEPTION, googlenet_aux, inception, main_params
-from jaxnets.models.resnet import _projection, basic_block
-from jaxnets.summary import layer_table, model_summary, num_params
-from jaxnets.summary.__main__ import main as summary_main
+from jaxnets import layer_table, model_summary, nn, num_params
+from jaxnets.cli.summary import main as summary_main
+from jaxnets.models import INCEPTION, basic_block, googlenet_aux, inception, main_params
+from jaxnets.models._resnet import _projection
 from jaxnets.train import TrainState, make_train_step
 
 KEY = jax.random.key(0)
@@ -41,19 +40,24 @@ def _out_shape(model, batch=2):
 
 # --- published parameter counts, by abstract init (nothing allocated) ----------------------------------------------
 
-@pytest.mark.parametrize(("name", "options", "count"), [
-    ("alexnet", {}, 61_100_840),          # torchvision alexnet
-    ("vgg11", {}, 132_863_336),           # torchvision vgg11
-    ("vgg13", {}, 133_047_848),           # torchvision vgg13
-    ("vgg16", {}, 138_357_544),           # torchvision vgg16
-    ("vgg19", {}, 143_667_240),           # torchvision vgg19
-    ("vgg16", {"batch_norm": True}, 138_365_992),  # torchvision vgg16_bn
-    ("googlenet", {}, 6_624_904),         # torchvision googlenet, aux_logits=False
-    ("googlenet", {"layout": "paper"}, 6_998_552),
-    ("resnet18", {}, 11_689_512),
-    ("resnet34", {}, 21_797_672),
-    ("resnet50", {}, 25_557_032),
-], ids=lambda v: str(v) if not isinstance(v, dict) else "-".join(f"{k}={x}" for k, x in v.items()) or "default")
+
+@pytest.mark.parametrize(
+    ("name", "options", "count"),
+    [
+        ("alexnet", {}, 61_100_840),  # torchvision alexnet
+        ("vgg11", {}, 132_863_336),  # torchvision vgg11
+        ("vgg13", {}, 133_047_848),  # torchvision vgg13
+        ("vgg16", {}, 138_357_544),  # torchvision vgg16
+        ("vgg19", {}, 143_667_240),  # torchvision vgg19
+        ("vgg16", {"batch_norm": True}, 138_365_992),  # torchvision vgg16_bn
+        ("googlenet", {}, 6_624_904),  # torchvision googlenet, aux_logits=False
+        ("googlenet", {"layout": "paper"}, 6_998_552),
+        ("resnet18", {}, 11_689_512),
+        ("resnet34", {}, 21_797_672),
+        ("resnet50", {}, 25_557_032),
+    ],
+    ids=lambda v: str(v) if not isinstance(v, dict) else "-".join(f"{k}={x}" for k, x in v.items()) or "default",
+)
 def test_imagenet_parameter_counts(name, options, count):
     model = jaxnets.build(name, (224, 224, 3), 1000, **options)
     assert num_params(model) == count
@@ -72,14 +76,16 @@ def test_googlenet_aux_heads_add_their_parameters():
     params, _ = jax.eval_shape(aux.init, KEY)
     main, _ = jax.eval_shape(jaxnets.build("googlenet").init, KEY)
     # each head: 1x1 conv to 128 maps + batch norm, fc 4*4*128 -> 1024, fc 1024 -> classes
-    heads = (512 * 128 + 256 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000) + (528 * 128 + 256 + 2048 * 1024 + 1024
-                                                                            + 1024 * 1000 + 1000)
+    heads = (512 * 128 + 256 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000) + (
+        528 * 128 + 256 + 2048 * 1024 + 1024 + 1024 * 1000 + 1000
+    )
     assert num_params(aux) == 6_624_904 + heads == 13_004_888  # torchvision googlenet with aux_logits=True
     assert jax.tree.structure(main_params(params)) == jax.tree.structure(main)
     assert _out_shape(aux) == (2, 3, 1000)
 
 
 # --- shapes ----------------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ZOO)
 def test_output_shapes_at_224_and_32(name):
@@ -91,28 +97,67 @@ def test_output_shapes_at_224_and_32(name):
 
 def test_layer_shapes_at_224():
     assert _shapes(jaxnets.build("alexnet"), "conv1", "pool1", "pool2", "pool5", "avgpool") == [
-        (55, 55, 64), (27, 27, 64), (13, 13, 192), (6, 6, 256), (6, 6, 256)]
+        (55, 55, 64),
+        (27, 27, 64),
+        (13, 13, 192),
+        (6, 6, 256),
+        (6, 6, 256),
+    ]
     assert _shapes(jaxnets.build("vgg16"), "conv1_2", "pool1", "pool5", "fc1") == [
-        (224, 224, 64), (112, 112, 64), (7, 7, 512), (4096,)]
-    assert _shapes(jaxnets.build("googlenet"), "pool1", "pool2", "inception3a", "inception3b", "inception4a",
-                   "inception4e", "pool4", "inception5b") == [
-        (56, 56, 64), (28, 28, 192), (28, 28, 256), (28, 28, 480), (14, 14, 512), (14, 14, 832), (7, 7, 832),
-        (7, 7, 1024)]
+        (224, 224, 64),
+        (112, 112, 64),
+        (7, 7, 512),
+        (4096,),
+    ]
+    assert _shapes(
+        jaxnets.build("googlenet"),
+        "pool1",
+        "pool2",
+        "inception3a",
+        "inception3b",
+        "inception4a",
+        "inception4e",
+        "pool4",
+        "inception5b",
+    ) == [
+        (56, 56, 64),
+        (28, 28, 192),
+        (28, 28, 256),
+        (28, 28, 480),
+        (14, 14, 512),
+        (14, 14, 832),
+        (7, 7, 832),
+        (7, 7, 1024),
+    ]
     assert _shapes(jaxnets.build("resnet50"), "conv1", "maxpool", "layer1", "layer2", "layer3", "layer4") == [
-        (112, 112, 64), (56, 56, 64), (56, 56, 256), (28, 28, 512), (14, 14, 1024), (7, 7, 2048)]
+        (112, 112, 64),
+        (56, 56, 64),
+        (56, 56, 256),
+        (28, 28, 512),
+        (14, 14, 1024),
+        (7, 7, 2048),
+    ]
 
 
 def test_small_input_layouts():
     alex = jaxnets.build("alexnet", (32, 32, 3), 10)  # chosen automatically below 64 pixels a side
     assert _shapes(alex, "conv1", "pool1", "pool5", "fc1") == [(32, 32, 64), (15, 15, 64), (3, 3, 256), (1024,)]
     assert _shapes(jaxnets.build("vgg11", (28, 28, 1), 10), "pool1", "pool3", "pool5") == [
-        (14, 14, 64), (4, 4, 256), (1, 1, 512)]
+        (14, 14, 64),
+        (4, 4, 256),
+        (1, 1, 512),
+    ]
     assert _shapes(jaxnets.build("resnet18", (32, 32, 3), 10), "conv1", "layer1", "layer4") == [
-        (32, 32, 64), (32, 32, 64), (4, 4, 512)]
+        (32, 32, 64),
+        (32, 32, 64),
+        (4, 4, 512),
+    ]
     assert _shapes(jaxnets.build("googlenet", (32, 32, 3), 10), "conv1", "inception3b", "inception5b") == [
-        (32, 32, 192), (32, 32, 480), (8, 8, 1024)]
-    assert _shapes(jaxnets.build("resnet20"), "layer1", "layer2", "layer3") == [(32, 32, 16), (16, 16, 32),
-                                                                                 (8, 8, 64)]
+        (32, 32, 192),
+        (32, 32, 480),
+        (8, 8, 1024),
+    ]
+    assert _shapes(jaxnets.build("resnet20"), "layer1", "layer2", "layer3") == [(32, 32, 16), (16, 16, 32), (8, 8, 64)]
     # and by option: the ImageNet layout at 64x64, the small one at 224x224
     assert _shapes(jaxnets.build("alexnet", (64, 64, 3), 10), "pool5")[0] == (1, 1, 256)
     assert _shapes(jaxnets.build("alexnet", (64, 64, 3), 10, small_input=True), "pool5")[0] == (7, 7, 256)
@@ -136,6 +181,7 @@ def test_bad_zoo_options_raise_clear_errors():
 
 # --- the inception module and 1x1 reductions -------------------------------------------------------------------------
 
+
 def _conv_cost(k: int, cin: int, cout: int, h: int = 28, w: int = 28) -> tuple[int, int]:
     """(weights, multiplies) of a k x k convolution, 'same' size, from cin to cout maps of h x w."""
     return k * k * cin * cout, h * w * k * k * cin * cout
@@ -145,10 +191,12 @@ def test_inception_3a_takes_192_maps_to_256():
     layer = inception(*INCEPTION["3a"])  # paper layout: 5x5 branch, biases, no batch norm
     params, state, out = abstract_init(layer, (28, 28, 192))
     assert out == (28, 28, 64 + 128 + 32 + 32) == (28, 28, 256) and state == {}
-    expected = {"branch1": _conv_cost(1, 192, 64)[0] + 64,
-                "branch2": _conv_cost(1, 192, 96)[0] + 96 + _conv_cost(3, 96, 128)[0] + 128,
-                "branch3": _conv_cost(1, 192, 16)[0] + 16 + _conv_cost(5, 16, 32)[0] + 32,
-                "branch4": _conv_cost(1, 192, 32)[0] + 32}
+    expected = {
+        "branch1": _conv_cost(1, 192, 64)[0] + 64,
+        "branch2": _conv_cost(1, 192, 96)[0] + 96 + _conv_cost(3, 96, 128)[0] + 128,
+        "branch3": _conv_cost(1, 192, 16)[0] + 16 + _conv_cost(5, 16, 32)[0] + 32,
+        "branch4": _conv_cost(1, 192, 32)[0] + 32,
+    }
     assert jaxnets.count_params(params) == {**expected, "total": 163_696}
     assert params["branch3"]["conv"]["conv"]["w"].shape == (5, 5, 16, 32)
     tv, _, out_tv = abstract_init(inception(*INCEPTION["3a"], layout="torchvision"), (28, 28, 192))
@@ -169,8 +217,9 @@ def test_1x1_reduction_savings():
     assert direct_mul / reduce_mul > 9.6
     # the layers agree with the arithmetic
     direct, _, _ = abstract_init(nn.conv2d(32, 5, padding=2, use_bias=False), (28, 28, 192))
-    reduced, _, shape = abstract_init(nn.serial(nn.conv2d(16, 1, use_bias=False),
-                                                nn.conv2d(32, 5, padding=2, use_bias=False)), (28, 28, 192))
+    reduced, _, shape = abstract_init(
+        nn.serial(nn.conv2d(16, 1, use_bias=False), nn.conv2d(32, 5, padding=2, use_bias=False)), (28, 28, 192)
+    )
     assert shape == (28, 28, 32)
     assert jaxnets.count_params({"d": direct})["total"] == direct_w
     assert jaxnets.count_params(reduced)["total"] == reduce_w
@@ -178,23 +227,27 @@ def test_1x1_reduction_savings():
 
 # --- LRN, adaptive pooling ---------------------------------------------------------------------------------------
 
+
 def _lrn_numpy(a, n=5, k=2.0, alpha=1e-4, beta=0.75):
     """Krizhevsky et al. 2012, section 3.3, term by term."""
     channels = a.shape[-1]
     b = np.empty_like(a)
     for i in range(channels):
         lo, hi = max(0, i - n // 2), min(channels - 1, i + (n - 1) // 2)
-        b[..., i] = a[..., i] / (k + alpha * np.sum(a[..., lo:hi + 1] ** 2, axis=-1)) ** beta
+        b[..., i] = a[..., i] / (k + alpha * np.sum(a[..., lo : hi + 1] ** 2, axis=-1)) ** beta
     return b
 
 
-@pytest.mark.parametrize(("kwargs", "scale"), [({}, 60.0), ({"size": 3, "alpha": 0.1, "beta": 0.5, "k": 1.0}, 1.0),
-                                               ({"size": 4, "alpha": 0.2}, 1.0)])
+@pytest.mark.parametrize(
+    ("kwargs", "scale"),
+    [({}, 60.0), ({"size": 3, "alpha": 0.1, "beta": 0.5, "k": 1.0}, 1.0), ({"size": 4, "alpha": 0.2}, 1.0)],
+)
 def test_lrn_matches_the_papers_formula(kwargs, scale):
     a = np.random.default_rng(0).standard_normal((2, 3, 3, 9)) * scale
     b, _ = nn.lrn(**kwargs).apply({}, {}, jnp.asarray(a, jnp.float32))
-    np.testing.assert_allclose(b, _lrn_numpy(a, **{"n" if k == "size" else k: v for k, v in kwargs.items()}),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        b, _lrn_numpy(a, **{"n" if k == "size" else k: v for k, v in kwargs.items()}), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_adaptive_avg_pool():
@@ -215,6 +268,7 @@ def test_adaptive_avg_pool():
 
 # --- batch norm in ResNet: state, train and eval modes -------------------------------------------------------------
 
+
 def test_resnet_batch_norm_state_updates_only_in_training():
     model = jaxnets.models.cifar_resnet(8, (8, 8, 3), 4, widths=(4, 4, 4))  # ResNet-8: one block per stage
     params, state = model_params(model, np.random.default_rng(0))
@@ -232,13 +286,16 @@ def test_resnet_batch_norm_state_updates_only_in_training():
     y_train_other, _ = apply(params, state, x_other, train=True)  # training: batch statistics, the batch matters
     assert not np.allclose(y_train_other[:2], y_train[:2], atol=1e-3)
     # the stem's running statistics moved 10% of the way to the batch statistics of its convolution's output
-    conv = jax.lax.conv_general_dilated(x, params["conv1"]["conv"]["w"], (1, 1), ((1, 1), (1, 1)),
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    conv = jax.lax.conv_general_dilated(
+        x, params["conv1"]["conv"]["w"], (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     old = state["conv1"]["bn"]
-    np.testing.assert_allclose(s_train["conv1"]["bn"]["mean"], 0.9 * old["mean"] + 0.1 * conv.mean((0, 1, 2)),
-                               rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(s_train["conv1"]["bn"]["var"], 0.9 * old["var"] + 0.1 * conv.var((0, 1, 2)),
-                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        s_train["conv1"]["bn"]["mean"], 0.9 * old["mean"] + 0.1 * conv.mean((0, 1, 2)), rtol=1e-4, atol=1e-5
+    )
+    np.testing.assert_allclose(
+        s_train["conv1"]["bn"]["var"], 0.9 * old["var"] + 0.1 * conv.var((0, 1, 2)), rtol=1e-4, atol=1e-5
+    )
     changed = jax.tree.leaves(jax.tree.map(lambda a, b: bool(jnp.all(a != b)), s_train, state))
     assert all(changed) and len(changed) == 2 * 7  # every batch norm of ResNet-8 (stem + 3 blocks x 2), mean and var
 
@@ -248,6 +305,7 @@ def test_resnet_batch_norm_state_updates_only_in_training():
 
 
 # --- independent references: flax.linen with the same weights -------------------------------------------------------
+
 
 class FlaxBasicBlock(fnn.Module):
     features: int
@@ -268,7 +326,7 @@ class FlaxBasicBlock(fnn.Module):
 
 @pytest.mark.parametrize("train", [True, False])
 def test_basic_block_matches_flax(train):
-    block = basic_block(6, 2, shortcut=_projection(6, 2, "auto"))
+    block = basic_block(6, 2, shortcut=_projection(6, 2))
     p_shapes, s_shapes, out = abstract_init(block, (7, 7, 4))
     rng = np.random.default_rng(0)
     params = random_like(p_shapes, rng, 0.5)
@@ -280,9 +338,13 @@ def test_basic_block_matches_flax(train):
     sb, ss = state["residual"]["body"], state["residual"]["shortcut"]
     units = {"conv1": (body["conv1"], sb["conv1"]), "conv2": (body["conv2"], sb["conv2"]), "proj": (short, ss)}
     bns = {"conv1": "bn1", "conv2": "bn2", "proj": "bn_proj"}
-    variables = {"params": {**{k: {"kernel": p["conv"]["w"]} for k, (p, _) in units.items()},
-                            **{bns[k]: dict(p["bn"]) for k, (p, _) in units.items()}},
-                 "batch_stats": {bns[k]: dict(s["bn"]) for k, (_, s) in units.items()}}
+    variables = {
+        "params": {
+            **{k: {"kernel": p["conv"]["w"]} for k, (p, _) in units.items()},
+            **{bns[k]: dict(p["bn"]) for k, (p, _) in units.items()},
+        },
+        "batch_stats": {bns[k]: dict(s["bn"]) for k, (_, s) in units.items()},
+    }
     ref, updates = jax.jit(lambda v, x: FlaxBasicBlock(6, 2).apply(v, x, train, mutable=["batch_stats"]))(variables, x)
     assert y.shape == ref.shape == (3, *out) == (3, 4, 4, 6)
     np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
@@ -320,15 +382,21 @@ def test_inception_block_matches_flax():
     def cv(p):
         return {"kernel": p["conv"]["w"], "bias": p["conv"]["b"]}
 
-    ref_params = {"b1": cv(params["branch1"]), "b2r": cv(params["branch2"]["reduce"]),
-                  "b2": cv(params["branch2"]["conv"]), "b3r": cv(params["branch3"]["reduce"]),
-                  "b3": cv(params["branch3"]["conv"]), "b4": cv(params["branch4"]["proj"])}
+    ref_params = {
+        "b1": cv(params["branch1"]),
+        "b2r": cv(params["branch2"]["reduce"]),
+        "b2": cv(params["branch2"]["conv"]),
+        "b3r": cv(params["branch3"]["reduce"]),
+        "b3": cv(params["branch3"]["conv"]),
+        "b4": cv(params["branch4"]["proj"]),
+    }
     ref = jax.jit(FlaxInception(c).apply)({"params": ref_params}, x)
     assert y.shape == ref.shape == (2, *out) == (2, 6, 6, 3 + 4 + 3 + 2)
     np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
 
 
 # --- the summary -----------------------------------------------------------------------------------------------------
+
 
 def test_summary_lists_nested_layers_shapes_and_counts():
     text = model_summary(jaxnets.build("resnet20"))
@@ -360,6 +428,7 @@ def test_summary_cli_on_a_138m_parameter_model_allocates_nothing():
 
 # --- training: each family learns a small structured problem -----------------------------------------------------
 
+
 def _templates(n=64, shape=(16, 16, 3), classes=4, seed=0):
     """Each class is a fixed random smooth pattern; examples are their class's pattern plus noise."""
     rng = np.random.default_rng(seed)
@@ -378,24 +447,32 @@ def _train(model, optimizer, epochs, batch=32):
     time here than compiling the train step."""
     x, y = _templates(shape=model.input_shape)
     params, model_state = model_params(model, np.random.default_rng(0))
-    state = TrainState(step=jnp.zeros((), jnp.int32), params=params, model_state=model_state,
-                       opt_state=jax.jit(optimizer.init)(params), key=jax.random.key(1))
+    state = TrainState(
+        step=jnp.zeros((), jnp.int32),
+        params=params,
+        model_state=model_state,
+        opt_state=jax.jit(optimizer.init)(params),
+        key=jax.random.key(1),
+    )
     step = make_train_step(model, optimizer)
     history = []
     for _ in range(epochs):
         epoch = []
         for i in range(0, len(x), batch):
-            state, metrics = step(state, x[i:i + batch], y[i:i + batch])
+            state, metrics = step(state, x[i : i + batch], y[i : i + batch])
             epoch.append({k: float(v) for k, v in metrics.items()})
         history.append({k: np.mean([m[k] for m in epoch]) for k in epoch[0]})
     return state, history
 
 
-@pytest.mark.parametrize(("name", "options", "epochs"), [
-    ("alexnet", dict(channels=(16, 32, 32, 32, 32), hidden=(64, 64), lrn=True), 30),
-    ("vgg11", dict(widths=(8, 16, 16, 32, 32), hidden=(64, 64), batch_norm=True), 30),
-    ("resnet20", {}, 10),  # the real ResNet-20, on 16x16 images
-])
+@pytest.mark.parametrize(
+    ("name", "options", "epochs"),
+    [
+        ("alexnet", dict(channels=(16, 32, 32, 32, 32), hidden=(64, 64), lrn=True), 30),
+        ("vgg11", dict(widths=(8, 16, 16, 32, 32), hidden=(64, 64), batch_norm=True), 30),
+        ("resnet20", {}, 10),  # the real ResNet-20, on 16x16 images
+    ],
+)
 def test_family_trains(name, options, epochs):
     """Small-input layouts (the default under 64 pixels a side) learn 64 noisy 16x16x3 images of 4 classes."""
     model = jaxnets.build(name, (16, 16, 3), 4, strategy="xla", **options)
@@ -408,15 +485,16 @@ def test_family_trains(name, options, epochs):
 def test_googlenet_with_aux_heads_trains_and_drops_them_for_inference():
     """The aux model trains through the ordinary train step (its objective adds 0.3 x each auxiliary loss); its
     main parameters then run in the plain googlenet with the same logits."""
-    options = dict(layout="paper", width=1 / 8, modules=("4a", "4d"), strategy="xla")  # 4a, 4d carry the heads
-    model = googlenet_aux((8, 8, 3), 4, **options)
+    options = dict(layout="paper", width=1 / 8, modules=("4a", "4d"))  # 4a, 4d carry the heads
+    with nn.conv_strategy("xla"):
+        model = googlenet_aux((8, 8, 3), 4, **options)
     state, history = _train(model, optax.adam(3e-3), 15)
     for metric in ("loss", "main_loss"):
         assert history[-1][metric] < 0.5 * history[0][metric], history
     assert history[0]["loss"] > history[0]["main_loss"] * 1.3  # the two heads' losses are in the objective
     params, model_state = state.params, state.model_state
     x, _ = _templates(shape=(8, 8, 3))
-    main_model = jaxnets.build("googlenet", (8, 8, 3), 4, **options)
+    main_model = jaxnets.build("googlenet", (8, 8, 3), 4, strategy="xla", **options)
     logits, _ = jax.jit(main_model.apply)(main_params(params), main_params(model_state), x)
     stacked, _ = jax.jit(model.apply)(params, model_state, x)
     np.testing.assert_allclose(logits, stacked[:, 0], rtol=1e-5, atol=1e-5)

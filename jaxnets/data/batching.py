@@ -18,13 +18,15 @@ def epoch_batches(key: jax.Array, num_examples: int, batch_size: int) -> jax.Arr
 
 
 def padded_batches(x: jax.Array, y: jax.Array, batch_size: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``x``, ``y`` padded to whole batches and reshaped to ``(batches, batch_size, ...)``, with a 0/1 mask that
-    marks the real examples, so that evaluation sees each example exactly once."""
-    n = x.shape[0]
+    """``x``, ``y`` (arrays, or pytrees of them) padded to whole batches and reshaped to ``(batches, batch_size,
+    ...)``, with a 0/1 mask that marks the real examples, so that evaluation sees each example exactly once."""
+    n = jax.tree.leaves(x)[0].shape[0]
     batches = -(-n // batch_size)
     pad = batches * batch_size - n
     mask = jnp.arange(batches * batch_size) < n
-    x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
-    y = jnp.pad(y, [(0, pad)] + [(0, 0)] * (y.ndim - 1))
-    return (x.reshape(batches, batch_size, *x.shape[1:]), y.reshape(batches, batch_size, *y.shape[1:]),
-            mask.reshape(batches, batch_size))
+
+    def fold(a):  # (x and y may be pytrees of arrays with the examples first)
+        a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+        return a.reshape(batches, batch_size, *a.shape[1:])
+
+    return jax.tree.map(fold, x), jax.tree.map(fold, y), mask.reshape(batches, batch_size)

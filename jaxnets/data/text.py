@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxnets.data.datasets import Dataset
+from jaxnets.data.base import Dataset
 
 PREFIX = "text:"
 SEQ_LEN = 64
@@ -69,8 +69,13 @@ def windows(ids: np.ndarray, seq_len: int, stride: int | None = None) -> tuple[n
     return w[:, :-1], w[:, 1:]
 
 
-def load_text(path: str | Path, seq_len: int = SEQ_LEN, test_fraction: float = TEST_FRACTION,
-              stride: int | None = None, name: str | None = None) -> TextDataset:
+def load_text(
+    path: str | Path,
+    seq_len: int = SEQ_LEN,
+    test_fraction: float = TEST_FRACTION,
+    stride: int | None = None,
+    name: str | None = None,
+) -> TextDataset:
     """A character-level dataset from a UTF-8 file: train windows from the first ``1 - test_fraction`` of the text,
     test windows from the rest; ``num_classes`` is the vocabulary size."""
     if seq_len < 1 or not 0 < test_fraction < 1:
@@ -83,6 +88,7 @@ def load_text(path: str | Path, seq_len: int = SEQ_LEN, test_fraction: float = T
     test_x, test_y = windows(ids[cut:], seq_len, stride)
     if not len(train_x) or not len(test_x):
         need = int(np.ceil((seq_len + 1) / min(test_fraction, 1 - test_fraction)))
-        raise ValueError(f"text file {path} is too short: {len(text)} characters, windows of {seq_len + 1} need at "
-                         f"least {need}")
+        raise ValueError(
+            f"text file {path} is too short: {len(text)} characters, windows of {seq_len + 1} need at least {need}"
+        )
     return TextDataset(name or f"{PREFIX}{path}", train_x, train_y, test_x, test_y, len(vocab), vocab=vocab)

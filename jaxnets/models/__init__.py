@@ -1,21 +1,111 @@
-"""Model builders, one module per family, and a registry of them by name."""
+"""Model builders and a registry of them by name; every name is flat here (``models.resnet20``,
+``models.main_params``), the modules of each family are private.
+
+A new model family is a private module ``_family.py`` here, its builders exported below, and a ``REGISTRY`` entry.
+Builders take ``input_shape`` and ``num_classes`` (sizes below 1 are a ``ValueError`` naming the argument, see
+``check_sizes``); convolution layers follow ``nn.conv_strategy``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from jaxnets._names import unknown
-from jaxnets.models.alexnet import alexnet
-from jaxnets.models.autoencoders import autoencoder, conv_autoencoder, conv_dae, dae, vae
-from jaxnets.models.base import Model
-from jaxnets.models.boltzmann import pretrain_stack, rbm, with_initial_params
-from jaxnets.models.classic import logistic_regression, mlp, perceptron, perceptron_rule
-from jaxnets.models.cnn import small_cnn
-from jaxnets.models.googlenet import googlenet, googlenet_aux, inception
-from jaxnets.models.lenet import C3_TABLE, lenet5, lenet5_modern
-from jaxnets.models.recurrent import char_lm, gru_classifier, lstm_classifier, rnn_classifier, sequence_classifier
-from jaxnets.models.resnet import cifar_resnet, resnet, resnet18, resnet20, resnet34, resnet50
-from jaxnets.models.vgg import vgg, vgg11, vgg13, vgg16, vgg19
+from jaxnets import _names, nn
+from jaxnets.models._alexnet import alexnet
+from jaxnets.models._autoencoders import (
+    CORRUPTIONS,
+    ELBO,
+    Reconstruction,
+    autoencoder,
+    conv_autoencoder,
+    conv_dae,
+    corrupt,
+    dae,
+    reconstruct,
+    reconstructs,
+    reparameterise,
+    vae,
+    vae_encode,
+    vae_sample,
+)
+from jaxnets.models._avb import AdversarialVB, avb, avb_parts
+from jaxnets.models._avb import critic_loss as avb_critic_loss
+from jaxnets.models._base import Model, Objective, check_sizes
+from jaxnets.models._boltzmann import (
+    ContrastiveDivergence,
+    cd_surrogate,
+    cd_update,
+    gibbs_chain,
+    gibbs_step,
+    hidden_probs,
+    rbm,
+    rbm_layer,
+    visible_logits,
+    with_initial_params,
+)
+from jaxnets.models._classic import logistic_regression, mlp, perceptron, perceptron_rule
+from jaxnets.models._cnn import small_cnn
+from jaxnets.models._dann import DomainAdversarial, dann, dann_lambda, dann_learning_rate, domain_parts
+from jaxnets.models._gan import (
+    Adversarial,
+    adversarial_parts,
+    class_histogram,
+    classifier_features,
+    dcgan,
+    feature_classifier,
+    frechet_distance,
+    gan,
+    gan_sample,
+)
+from jaxnets.models._googlenet import INCEPTION, AuxObjective, googlenet, googlenet_aux, inception, main_params
+from jaxnets.models._iwae import vae_log_likelihood, vae_log_weights
+from jaxnets.models._lenet import C3_TABLE, lenet5, lenet5_modern, rbf_output
+from jaxnets.models._mdn import heteroscedastic, mdn, mdn_head, mixture_density, mixture_moments, split_mixture
+from jaxnets.models._metric import (
+    conv4,
+    embedding_mlp,
+    per_item,
+    protonet,
+    prototype_logits,
+    recall_at_1,
+    siamese,
+    triplet,
+)
+from jaxnets.models._recurrent import (
+    char_lm,
+    gradient_norms_over_time,
+    gru_classifier,
+    lstm_classifier,
+    next_token_objective,
+    rnn_classifier,
+    sequence_classifier,
+)
+from jaxnets.models._resnet import (
+    basic_block,
+    bottleneck_block,
+    cifar_resnet,
+    resnet,
+    resnet18,
+    resnet20,
+    resnet34,
+    resnet50,
+)
+from jaxnets.models._style import (
+    CONTENT_LAYERS,
+    STYLE_LAYERS,
+    random_filter_features,
+    random_filters,
+    style_targets,
+    synthesise_image,
+    vgg19_features,
+)
+from jaxnets.models._torchvision import (
+    TORCHVISION_ARCHITECTURES,
+    from_torchvision,
+    pretrained_torchvision,
+    to_torchvision,
+)
+from jaxnets.models._vgg import vgg, vgg11, vgg13, vgg16, vgg19
 
 # name -> (builder(input_shape=..., num_classes=...) -> Model, one-line description)
 REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
@@ -44,27 +134,156 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
     "rnn": (rnn_classifier, "Elman RNN (1990), tanh, 128 units, reading an image row by row (28 steps on MNIST)"),
     "lstm": (lstm_classifier, "LSTM (Hochreiter & Schmidhuber 1997; forget gate, Gers 2000), 128 units, row by row"),
     "gru": (gru_classifier, "GRU (Cho et al. 2014), 128 units, reading an image row by row"),
-    "char_lstm": (char_lm, "character-level language model (Karpathy's char-rnn 2015): 2 LSTM layers of 256; "
-                  "--dataset text:FILE"),
+    "char_lstm": (
+        char_lm,
+        "character-level language model (Karpathy's char-rnn 2015): 2 LSTM layers of 256; --dataset text:FILE",
+    ),
+    "mdn": (mdn, "mixture density network (Bishop 1994): tanh MLP 20, 3 Gaussians, NLL on real-valued targets"),
+    "heteroscedastic": (heteroscedastic, "Gaussian regressor with a predicted variance (one-component MDN), NLL"),
+    "triplet": (triplet, "embedding net, L2-normalised, batch-hard triplet loss (Schroff 2015; Hermans 2017)"),
+    "gan": (gan, "GAN (Goodfellow et al. 2014): MLP generator 100-256-512-784 (tanh), MLP discriminator, two players"),
+    "dcgan": (dcgan, "DCGAN (Radford et al. 2016): transposed-conv generator with batch norm, strided-conv critic"),
+    "avb": (avb, "adversarial variational Bayes (Mescheder et al. 2017): implicit encoder, critic T(x, z) for the KL"),
+    "dann": (dann, "domain-adversarial network (Ganin et al. 2016): features, label and domain heads, reversal layer"),
 }
 
 
-def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: int | None = None, **kwargs) -> Model:
-    """Build a registered model by name, for a given per-example input shape and number of classes."""
+def build(
+    name: str,
+    input_shape: tuple[int, ...] | None = None,
+    num_classes: int | None = None,
+    *,
+    strategy: str | None = None,
+    **kwargs,
+) -> Model:
+    """Build a registered model by name, for a given per-example input shape and number of classes; ``kwargs`` are
+    the builder's options. ``strategy`` ('auto', 'xla', 'im2col') builds every convolution of the model with that
+    implementation (``nn.conv_strategy``); by default each builder's own choice stands."""
     try:
         builder, _ = REGISTRY[name]
     except KeyError:
-        raise ValueError(unknown("model", name, sorted(REGISTRY))) from None
+        raise ValueError(_names.unknown("model", name, sorted(REGISTRY))) from None
+    check_sizes(name, input_shape=input_shape, num_classes=num_classes)
     if input_shape is not None:
         kwargs["input_shape"] = tuple(input_shape)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
-    return builder(**kwargs)
+    if strategy is None:
+        return builder(**kwargs)
+    with nn.conv_strategy(strategy):
+        return builder(**kwargs)
 
 
-__all__ = ["C3_TABLE", "REGISTRY", "Model", "autoencoder", "conv_autoencoder", "conv_dae", "dae", "pretrain_stack",
-           "rbm", "vae", "with_initial_params", "alexnet", "build", "cifar_resnet", "googlenet", "googlenet_aux",
-           "inception", "lenet5", "lenet5_modern", "logistic_regression", "mlp", "perceptron", "perceptron_rule",
-           "resnet", "resnet18", "resnet20", "resnet34", "resnet50", "small_cnn", "vgg", "vgg11", "vgg13", "vgg16",
-           "vgg19"]
-__all__ += ["char_lm", "gru_classifier", "lstm_classifier", "rnn_classifier", "sequence_classifier"]
+# One sorted list of every exported name (tests/test_public_api.py checks it): add new names in place, no `+=`.
+__all__ = [
+    "Adversarial",
+    "AdversarialVB",
+    "AuxObjective",
+    "C3_TABLE",
+    "CONTENT_LAYERS",
+    "CORRUPTIONS",
+    "ContrastiveDivergence",
+    "DomainAdversarial",
+    "ELBO",
+    "INCEPTION",
+    "Model",
+    "Objective",
+    "REGISTRY",
+    "Reconstruction",
+    "STYLE_LAYERS",
+    "TORCHVISION_ARCHITECTURES",
+    "adversarial_parts",
+    "alexnet",
+    "autoencoder",
+    "avb",
+    "avb_critic_loss",
+    "avb_parts",
+    "basic_block",
+    "bottleneck_block",
+    "build",
+    "cd_surrogate",
+    "cd_update",
+    "char_lm",
+    "check_sizes",
+    "cifar_resnet",
+    "class_histogram",
+    "classifier_features",
+    "conv4",
+    "conv_autoencoder",
+    "conv_dae",
+    "corrupt",
+    "dae",
+    "dann",
+    "dann_lambda",
+    "dann_learning_rate",
+    "dcgan",
+    "domain_parts",
+    "embedding_mlp",
+    "feature_classifier",
+    "frechet_distance",
+    "from_torchvision",
+    "gan",
+    "gan_sample",
+    "gibbs_chain",
+    "gibbs_step",
+    "googlenet",
+    "googlenet_aux",
+    "gradient_norms_over_time",
+    "gru_classifier",
+    "heteroscedastic",
+    "hidden_probs",
+    "inception",
+    "lenet5",
+    "lenet5_modern",
+    "logistic_regression",
+    "lstm_classifier",
+    "main_params",
+    "mdn",
+    "mdn_head",
+    "mixture_density",
+    "mixture_moments",
+    "mlp",
+    "next_token_objective",
+    "per_item",
+    "perceptron",
+    "perceptron_rule",
+    "pretrained_torchvision",
+    "protonet",
+    "prototype_logits",
+    "random_filter_features",
+    "random_filters",
+    "rbf_output",
+    "rbm",
+    "rbm_layer",
+    "recall_at_1",
+    "reconstruct",
+    "reconstructs",
+    "reparameterise",
+    "resnet",
+    "resnet18",
+    "resnet20",
+    "resnet34",
+    "resnet50",
+    "rnn_classifier",
+    "sequence_classifier",
+    "siamese",
+    "small_cnn",
+    "split_mixture",
+    "style_targets",
+    "synthesise_image",
+    "to_torchvision",
+    "triplet",
+    "vae",
+    "vae_encode",
+    "vae_log_likelihood",
+    "vae_log_weights",
+    "vae_sample",
+    "vgg",
+    "vgg11",
+    "vgg13",
+    "vgg16",
+    "vgg19",
+    "vgg19_features",
+    "visible_logits",
+    "with_initial_params",
+]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jaxnets import nn
-from jaxnets.nn.core import Layer, Shape
+from jaxnets.nn import Layer, Shape
 
 # Images at least this large (height and width) get the ImageNet layout by default, smaller ones the small-input one.
 SMALL_INPUT_BELOW = 64
@@ -27,16 +27,34 @@ def scaled(channels: int, width: float) -> int:
     return max(1, round(channels * width))
 
 
-def conv_unit(features: int, kernel: int, *, stride: int = 1, padding: int | None = None, bn: bool = False,
-              bn_eps: float = 1e-5, relu: bool = True, strategy: str = "auto", name: str = "conv") -> Layer:
+def conv_unit(
+    features: int,
+    kernel: int,
+    *,
+    stride: int = 1,
+    padding: int | None = None,
+    bn: bool = False,
+    bn_eps: float = 1e-5,
+    relu: bool = True,
+    name: str = "conv",
+) -> Layer:
     """conv (He-normal weights; symmetric padding kernel//2 by default, as PyTorch) [-> batch norm] [-> ReLU].
 
     With batch norm the convolution has no bias (the norm's shift replaces it), as in every torchvision model.
     Parameter keys: ``conv`` (``w``, and ``b`` without batch norm) and ``bn`` (``scale``, ``bias``).
     """
     padding = kernel // 2 if padding is None else padding
-    layers = [nn.conv2d(features, kernel, stride=stride, padding=padding, use_bias=not bn,
-                        w_init=nn.initializers.he_normal(), strategy=strategy, name="conv")]
+    layers = [
+        nn.conv2d(
+            features,
+            kernel,
+            stride=stride,
+            padding=padding,
+            use_bias=not bn,
+            w_init=nn.initializers.he_normal(),
+            name="conv",
+        )
+    ]
     if bn:
         layers.append(nn.batch_norm(eps=bn_eps, name="bn"))
     if relu:
@@ -44,8 +62,9 @@ def conv_unit(features: int, kernel: int, *, stride: int = 1, padding: int | Non
     return nn.serial(*layers, name=name)
 
 
-def classifier(hidden: tuple[int, ...], num_classes: int, dropout: float, *, dropout_after: bool = False
-               ) -> list[Layer]:
+def classifier(
+    hidden: tuple[int, ...], num_classes: int, dropout: float, *, dropout_after: bool = False
+) -> list[Layer]:
     """The fully connected head as a list of layers: per hidden width dropout -> fc -> ReLU (AlexNet's order) or
     fc -> ReLU -> dropout (``dropout_after``, VGG's), then the logits.
 

@@ -1,19 +1,94 @@
-"""Pure building blocks: layers as (init, apply) pairs over named parameter dicts, and their combinators."""
+"""Pure building blocks: layers as (init, apply) pairs over named parameter dicts, and their combinators.
+
+Every name is flat here (``nn.conv2d``, ``nn.lstm_cell``, ``nn.Layer``); the modules that implement them are private.
+``nn.initializers`` is the one public submodule (weight initialisers by name).
+"""
 
 from jaxnets.nn import initializers
-from jaxnets.nn.activations import ACTIVATIONS, activation, get_activation, lecun_tanh
-from jaxnets.nn.conv import STRATEGIES, conv, conv1d, conv2d, conv3d, conv_general, conv_output_size
-from jaxnets.nn.core import Layer, named, parallel, recording_init, residual, serial, stateless
-from jaxnets.nn.embedding import embedding
-from jaxnets.nn.layers import batch_norm, dense, dropout, flatten, lrn
-from jaxnets.nn.pooling import adaptive_avg_pool, avg_pool, global_avg_pool, max_pool, subsample
-from jaxnets.nn.recurrent import Cell, get_cell, gru, gru_cell, lstm, lstm_cell, recurrent, rnn, rnn_cell, scan_cell
+from jaxnets.nn._activations import ACTIVATIONS, activation, get_activation, lecun_tanh
+from jaxnets.nn._conv import (
+    STRATEGIES,
+    conv,
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_general,
+    conv_output_size,
+    conv_strategy,
+    current_conv_strategy,
+    padding_pairs,
+)
+from jaxnets.nn._core import Layer, PyTree, Shape, named, parallel, recording_init, residual, serial, stateless
+from jaxnets.nn._embedding import embedding
+from jaxnets.nn._layers import batch_norm, dense, dropout, flatten, lrn, reshape, upsample
+from jaxnets.nn._pooling import adaptive_avg_pool, avg_pool, global_avg_pool, max_pool, subsample
+from jaxnets.nn._recurrent import (
+    Cell,
+    get_cell,
+    gru,
+    gru_cell,
+    lengths_to_mask,
+    lstm,
+    lstm_cell,
+    recurrent,
+    rnn,
+    rnn_cell,
+    scan_cell,
+)
+from jaxnets.nn._transpose import conv_transpose, conv_transpose_general, gradient_reversal, reverse_gradient
 
+# One sorted list of every exported name (tests/test_public_api.py checks it): add new names in place, no `+=`.
 __all__ = [
-    "ACTIVATIONS", "STRATEGIES", "Layer", "activation", "adaptive_avg_pool", "avg_pool", "batch_norm", "conv",
-    "conv1d", "conv2d", "conv3d", "conv_general", "conv_output_size", "dense", "dropout", "flatten", "get_activation",
-    "global_avg_pool", "initializers", "lecun_tanh", "lrn", "max_pool", "named", "parallel", "recording_init",
-    "residual", "serial", "stateless", "subsample",
+    "ACTIVATIONS",
+    "Cell",
+    "Layer",
+    "PyTree",
+    "STRATEGIES",
+    "Shape",
+    "activation",
+    "adaptive_avg_pool",
+    "avg_pool",
+    "batch_norm",
+    "conv",
+    "conv1d",
+    "conv2d",
+    "conv3d",
+    "conv_general",
+    "conv_output_size",
+    "conv_strategy",
+    "conv_transpose",
+    "conv_transpose_general",
+    "current_conv_strategy",
+    "dense",
+    "dropout",
+    "embedding",
+    "flatten",
+    "get_activation",
+    "get_cell",
+    "global_avg_pool",
+    "gradient_reversal",
+    "gru",
+    "gru_cell",
+    "initializers",
+    "lecun_tanh",
+    "lengths_to_mask",
+    "lrn",
+    "lstm",
+    "lstm_cell",
+    "max_pool",
+    "named",
+    "padding_pairs",
+    "parallel",
+    "recording_init",
+    "recurrent",
+    "reshape",
+    "residual",
+    "reverse_gradient",
+    "rnn",
+    "rnn_cell",
+    "scan_cell",
+    "serial",
+    "stateless",
+    "subsample",
+    "upsample",
 ]
-__all__ += ["Cell", "embedding", "get_cell", "gru", "gru_cell", "lstm", "lstm_cell", "recurrent", "rnn",
-            "rnn_cell", "scan_cell"]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 from jax.nn import initializers
+from jax.sharding import NamedSharding, PartitionSpec
 
 Initializer = initializers.Initializer
 
@@ -37,8 +40,13 @@ def for_activation(name: str) -> Initializer:
 def lecun_uniform_1998(scale: float = 2.4) -> Initializer:
     """LeCun et al. 1998's uniform(-scale/F_in, scale/F_in) with F_in the unit's fan-in (all but the last axis)."""
 
-    def init(key: jax.Array, shape: tuple[int, ...], dtype=None) -> jax.Array:
+    def init(
+        key: jax.Array,
+        shape: Sequence[int],
+        dtype: Any = None,
+        out_sharding: NamedSharding | PartitionSpec | None = None,
+    ) -> jax.Array:
         fan_in = max(1, math.prod(shape[:-1]))
-        return jax.random.uniform(key, shape, dtype, -scale / fan_in, scale / fan_in)
+        return jax.random.uniform(key, shape, dtype, -scale / fan_in, scale / fan_in, out_sharding=out_sharding)
 
     return init

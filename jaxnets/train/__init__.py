@@ -7,19 +7,104 @@ Train any jaxnets model on your own arrays::
     jaxnets.train.evaluate(model, result.state.params, result.state.model_state, x_test, y_test)
 """
 
+from jaxnets.train._adversarial import dann_step, gan_step
+from jaxnets.train._latent import avb_step, dynamically_binarised
+from jaxnets.train._saved import Trained, class_probabilities, evaluate_trained, export, load, read_examples
+from jaxnets.train._weights import WEIGHTS, model_record, read_weights, save_weights
 from jaxnets.train.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, read_config, save_checkpoint
-from jaxnets.train.loop import FitResult, fit
+from jaxnets.train.config import (
+    DATASET_DEFAULTS,
+    MODEL_DEFAULTS,
+    ParameterError,
+    TrainConfig,
+    build_for,
+    build_model,
+    check_model_args,
+    load_config,
+    model_options,
+    run,
+    run_record,
+)
+from jaxnets.train.loop import FitResult, RunOptions, fit
 from jaxnets.train.metrics import CURVES, METRICS, append_metrics, plot_curves, read_metrics
 from jaxnets.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from jaxnets.train.parallel import Shardings, data_parallel
-from jaxnets.train.run import DATASET_DEFAULTS, MODEL_DEFAULTS, TrainConfig, build_for, run
+from jaxnets.train.pretrain import pretrain_stack
 from jaxnets.train.safety import CheckpointWriteError, TrainingDiverged, TrainingInterrupted, WorkdirBusy, WorkdirError
-from jaxnets.train.state import TrainState, create_train_state
-from jaxnets.train.step import evaluate, make_eval_fn, make_indexed_train_step, make_train_step
+from jaxnets.train.sampling import load_text_run, sample_text
+from jaxnets.train.state import TrainState, create_train_state, epoch_key
+from jaxnets.train.step import (
+    TrainStep,
+    evaluate,
+    evaluate_state,
+    indexed_train_step,
+    make_eval_fn,
+    make_indexed_train_step,
+    make_train_step,
+    supervised,
+)
 
-__all__ = ["CHECKPOINT", "CURVES", "DATASET_DEFAULTS", "METRICS", "MODEL_DEFAULTS", "OPTIMIZERS", "SCHEDULES",
-           "CheckpointError", "FitResult", "Shardings", "TrainConfig", "TrainState", "append_metrics", "build_for",
-           "create_train_state", "data_parallel", "evaluate", "fit", "load_checkpoint", "make_eval_fn",
-           "make_indexed_train_step", "make_optimizer", "make_train_step", "plot_curves", "read_config",
-           "read_metrics", "run", "save_checkpoint", "CheckpointWriteError", "TrainingDiverged",
-           "TrainingInterrupted", "WorkdirBusy", "WorkdirError"]
+__all__ = [
+    "CHECKPOINT",
+    "CURVES",
+    "CheckpointError",
+    "CheckpointWriteError",
+    "DATASET_DEFAULTS",
+    "FitResult",
+    "METRICS",
+    "MODEL_DEFAULTS",
+    "OPTIMIZERS",
+    "ParameterError",
+    "RunOptions",
+    "SCHEDULES",
+    "Shardings",
+    "TrainConfig",
+    "TrainState",
+    "TrainStep",
+    "Trained",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "WEIGHTS",
+    "WorkdirBusy",
+    "WorkdirError",
+    "append_metrics",
+    "avb_step",
+    "build_for",
+    "build_model",
+    "check_model_args",
+    "class_probabilities",
+    "create_train_state",
+    "dann_step",
+    "data_parallel",
+    "dynamically_binarised",
+    "epoch_key",
+    "evaluate",
+    "evaluate_state",
+    "evaluate_trained",
+    "export",
+    "fit",
+    "gan_step",
+    "indexed_train_step",
+    "load",
+    "load_checkpoint",
+    "load_config",
+    "load_text_run",
+    "make_eval_fn",
+    "make_indexed_train_step",
+    "make_optimizer",
+    "make_train_step",
+    "model_options",
+    "model_record",
+    "plot_curves",
+    "pretrain_stack",
+    "read_config",
+    "read_examples",
+    "read_metrics",
+    "read_weights",
+    "run",
+    "run_record",
+    "sample_text",
+    "save_checkpoint",
+    "save_weights",
+    "supervised",
+]

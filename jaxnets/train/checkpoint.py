@@ -23,19 +23,20 @@ class CheckpointError(RuntimeError):
     """A checkpoint cannot be used for this run (missing, unreadable, or made with another config)."""
 
 
-def save_checkpoint(path: str | os.PathLike, state: TrainState, config: dict[str, Any],
-                    extra: dict[str, Any] | None = None) -> None:
+def save_checkpoint(
+    path: str | os.PathLike, state: TrainState, config: dict[str, Any], extra: dict[str, Any] | None = None
+) -> None:
     """Write state + config (+ ``extra``, JSON-able: e.g. a part-done epoch's step metrics) to ``path`` atomically:
     temp file in the same folder, fsync, ``os.replace``, so a crash mid-write leaves the previous checkpoint intact.
     The body carries its SHA-256, so a file damaged later is reported as corrupt instead of loaded."""
     path = Path(path)
-    body = {"config": json.dumps(config, sort_keys=True),
-            "state": serialization.to_state_dict(jax.device_get(state))}
+    body = {"config": json.dumps(config, sort_keys=True), "state": serialization.to_state_dict(jax.device_get(state))}
     if extra is not None:
         body["extra"] = json.dumps(extra)
     body_bytes = serialization.msgpack_serialize(body)
-    data = serialization.msgpack_serialize({"format": FORMAT, "sha256": hashlib.sha256(body_bytes).hexdigest(),
-                                            "body": body_bytes})
+    data = serialization.msgpack_serialize(
+        {"format": FORMAT, "sha256": hashlib.sha256(body_bytes).hexdigest(), "body": body_bytes}
+    )
     fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -54,8 +55,10 @@ def save_checkpoint(path: str | os.PathLike, state: TrainState, config: dict[str
 
 
 def _corrupt(path: str | os.PathLike, why: str) -> CheckpointError:
-    return CheckpointError(f"checkpoint {path} is corrupt ({why}): it was left untouched; use --overwrite to start "
-                           "afresh or another --workdir")
+    return CheckpointError(
+        f"checkpoint {path} is corrupt ({why}): it was left untouched; use --overwrite to start "
+        "afresh or another --workdir"
+    )
 
 
 def _read(path: str | os.PathLike) -> dict[str, Any]:
@@ -107,6 +110,8 @@ def load_checkpoint(path: str | os.PathLike, template: TrainState) -> tuple[Trai
     saved = jax.tree_util.tree_flatten_with_path(state)[0]
     for (where, want), (_, got) in zip(jax.tree_util.tree_flatten_with_path(template)[0], saved, strict=True):
         if np.shape(want) != np.shape(got):
-            raise CheckpointError(f"checkpoint {path} holds arrays of other shapes than this model/optimizer: "
-                                  f"{jax.tree_util.keystr(where)} is {np.shape(got)} there, {np.shape(want)} here")
+            raise CheckpointError(
+                f"checkpoint {path} holds arrays of other shapes than this model/optimizer: "
+                f"{jax.tree_util.keystr(where)} is {np.shape(got)} there, {np.shape(want)} here"
+            )
     return state, json.loads(raw["config"])

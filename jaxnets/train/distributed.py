@@ -18,8 +18,10 @@ def detected_cluster() -> str | None:
     """The multi-process launcher this process runs under, if any, for which ``jax.distributed.initialize()`` finds
     its arguments by itself: Slurm (``srun`` with several tasks), Open MPI (``mpirun``) or a multi-host Cloud TPU."""
     env = os.environ
-    if all(k in env for k in ("SLURM_JOB_ID", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS")) and \
-            int(env.get("SLURM_STEP_NUM_TASKS", env["SLURM_NTASKS"])) > 1:
+    if (
+        all(k in env for k in ("SLURM_JOB_ID", "SLURM_PROCID", "SLURM_LOCALID", "SLURM_NTASKS"))
+        and int(env.get("SLURM_STEP_NUM_TASKS", env["SLURM_NTASKS"])) > 1
+    ):
         return "Slurm"
     if "OMPI_MCA_orte_hnp_uri" in env and int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1:
         return "Open MPI"
@@ -31,8 +33,9 @@ def detected_cluster() -> str | None:
 MODES = ("auto", "on", "off")
 
 
-def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None,
-               mode: str = "auto") -> str | None:
+def initialize(
+    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None, mode: str = "auto"
+) -> str | None:
     """Join the processes of a run with ``jax.distributed.initialize``; call it before any other JAX computation.
 
     ``mode`` 'auto': initialise when ``coordinator`` (``HOST:PORT`` of process 0), ``num_processes`` or
@@ -43,8 +46,7 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     """
     if mode not in MODES:
         raise ValueError(f"unknown distributed mode {mode!r}; choose one of {', '.join(MODES)}")
-    given = {"coordinator_address": coordinator, "num_processes": num_processes, "process_id": process_id}
-    given = {k: v for k, v in given.items() if v is not None}
+    given = coordinator is not None or num_processes is not None or process_id is not None
     if num_processes is not None and num_processes < 1:
         raise ValueError(f"need at least one process; got {num_processes}")
     if process_id is not None and num_processes is not None and not 0 <= process_id < num_processes:
@@ -56,13 +58,17 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     with contextlib.suppress(AttributeError, ValueError):  # CPU: gloo over TCP (JAX's default; harmless elsewhere)
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
     try:
-        jax.distributed.initialize(**given)
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
     except ValueError as e:  # JAX found too little to go on
-        raise ValueError(f"cannot join the other processes ({e}): give the coordinator's HOST:PORT, the number of "
-                         "processes and this process's id, or run under a launcher JAX detects") from None
+        raise ValueError(
+            f"cannot join the other processes ({e}): give the coordinator's HOST:PORT, the number of "
+            "processes and this process's id, or run under a launcher JAX detects"
+        ) from None
     where = f"coordinator {coordinator}" if coordinator else f"{detected_cluster() or 'auto-detected'} cluster"
-    return (f"process {jax.process_index()} of {jax.process_count()} ({where}): "
-            f"{jax.local_device_count()} local of {jax.device_count()} devices")
+    return (
+        f"process {jax.process_index()} of {jax.process_count()} ({where}): "
+        f"{jax.local_device_count()} local of {jax.device_count()} devices"
+    )
 
 
 def shard(arrays: T, index: int | None = None, count: int | None = None) -> T:

@@ -1,14 +1,17 @@
-"""``fit``: train any jaxnets model on in-memory arrays, with per-epoch evaluation, checkpoints and metrics."""
+"""``fit``: train a model, or any training step (``step.TrainStep``), on in-memory arrays, with per-epoch evaluation,
+checkpoints, metrics, resume, Ctrl-C/SIGTERM and the non-finite guard. Built from parts: the argument checks
+(``_plan``), the restore (``rundir.RunDir``), the epochs of steps and their end (``_Training``)."""
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
+import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -16,17 +19,34 @@ import numpy as np
 import optax
 
 from jaxnets.data.batching import epoch_batches
-from jaxnets.models.base import Model
+from jaxnets.models import Model
 from jaxnets.train import checkpoint as ckpt
-from jaxnets.train import metrics as mw
 from jaxnets.train import parallel, safety
 from jaxnets.train.distributed import from_process_0
 from jaxnets.train.parallel import Shardings, data_parallel, is_main_process, replicate
-from jaxnets.train.state import TrainState, create_train_state, epoch_key
-from jaxnets.train.step import evaluate, make_indexed_train_step
+from jaxnets.train.rundir import RESUMABLE, Record, RunDir, will_resume
+from jaxnets.train.state import TrainState, epoch_key
+from jaxnets.train.step import Batch, TrainStep, evaluate_state, indexed_train_step, supervised
 
-# Config entries that may change between a run and its resumption.
-RESUMABLE = ("epochs", "workdir", "resume", "overwrite", "manual_dir", "data_dir")
+__all__ = ["RESUMABLE", "FitResult", "RunOptions", "check_workdir", "fit"]
+
+_shuffle = jax.jit(epoch_batches, static_argnums=(1, 2))  # (key, examples, batch) -> an epoch's batch indices
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where and how a run is recorded and reported: ``workdir`` (checkpoint.msgpack, metrics.jsonl, curves.png;
+    None: nothing written), ``resume`` its checkpoint or ``overwrite`` it, ``config`` (saved with the checkpoint and
+    compared on resume), a progress bar, ``log`` for the report lines, and ``on_save(state)``, called after each
+    checkpoint is written (``train.run``: the weights file). ``fit`` also takes each as a keyword."""
+
+    workdir: str | Path | None = None
+    resume: bool = False
+    overwrite: bool = False
+    config: dict[str, Any] | None = None
+    progress: bool = True
+    log: Callable[[str], None] = print
+    on_save: Callable[[TrainState], None] | None = None
 
 
 @dataclass
@@ -37,37 +57,27 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _mismatch(saved: dict[str, Any], now: dict[str, Any]) -> str:
-    keys = sorted((set(saved) | set(now)) - set(RESUMABLE))
-    return ", ".join(f"{k}={saved.get(k)!r} there but {now.get(k)!r} here" for k in keys if saved.get(k) != now.get(k))
+@dataclass(frozen=True)
+class _Plan:
+    """What ``fit`` made of its arguments, all checked."""
 
+    step: TrainStep
+    data: Batch  # this process's training examples (x, y), on the host
+    test: Batch | None
+    epochs: int
+    batch_size: int  # the global batch
+    steps: int  # per epoch
+    shardings: Shardings | None
+    eval_batch_size: int
 
-def _restore(path: Path, state: TrainState, config: dict[str, Any], resume: bool, overwrite: bool,
-             log: Callable[[str], None]) -> TrainState:
-    """The state to start from: the checkpoint at ``path`` when resuming (after checking its config), else fresh."""
-    if not _will_resume(path, resume, overwrite):
-        return state
-    diff = _mismatch(ckpt.read_config(path), config)
-    if diff:
-        raise ckpt.CheckpointError(f"the checkpoint in {path.parent} was made with another config ({diff}); "
-                                   "resume with the same settings or choose another --workdir")
-    state, _ = ckpt.load_checkpoint(path, state)
-    return state
+    @property
+    def processes(self) -> int:
+        return jax.process_count()
 
-
-def _will_resume(path: Path, resume: bool, overwrite: bool) -> bool:
-    """Whether to load the checkpoint at ``path``; ``CheckpointError`` if it does not fit ``resume``/``overwrite``."""
-    if not path.exists():
-        if resume:
-            raise ckpt.CheckpointError(f"--resume: {path.parent} holds no checkpoint ({path.name}): check --workdir, "
-                                       "or drop --resume to start a new run there")
-        return False
-    if not resume:
-        if overwrite:
-            return False
-        raise ckpt.CheckpointError(f"{path.parent} already holds a checkpoint: pass --resume to continue it, "
-                                   "--overwrite to start afresh over it, or another --workdir")
-    return True
+    @property
+    def examples(self) -> int:
+        """This process's training examples."""
+        return _length(self.data)
 
 
 def check_workdir(workdir: str | Path, resume: bool = False, overwrite: bool = False) -> None:
@@ -77,255 +87,488 @@ def check_workdir(workdir: str | Path, resume: bool = False, overwrite: bool = F
     or corrupt. (Whether the checkpoint's config matches is checked by ``fit``.)"""
     safety.check_usable(workdir)
     path = Path(workdir) / ckpt.CHECKPOINT
-    if _will_resume(path, resume, overwrite):
+    if will_resume(path, resume, overwrite):
         ckpt.read_config(path)
 
 
-@safety.scoped  # the workdir lock and the Ctrl-C handler taken inside are released when fit returns or raises
-def fit(model: Model, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray | None = None,
-        test_y: np.ndarray | None = None, *, optimizer: optax.GradientTransformation, epochs: int = 10,
-        batch_size: int = 128, seed: int = 0, workdir: str | Path | None = None, resume: bool = False,
-        overwrite: bool = False, config: dict[str, Any] | None = None, eval_batch_size: int = 1000,
-        shardings: Shardings | str | None = "auto", progress: bool = True,
-        log: Callable[[str], None] = print) -> FitResult:
-    """Train ``model`` on (``train_x``, ``train_y``) for ``epochs`` epochs of shuffled fixed-size batches.
+@safety.scoped  # the workdir lock and the signal handlers taken inside are released when fit returns or raises
+def fit(
+    model_or_step: Model | TrainStep,
+    train_x: Any,
+    train_y: Any = None,
+    test_x: Any = None,
+    test_y: Any = None,
+    *,
+    optimizer: optax.GradientTransformation | None = None,
+    epochs: int = 10,
+    batch_size: int = 128,
+    seed: int = 0,
+    eval_batch_size: int = 1000,
+    shardings: Shardings | Literal["auto"] | None = "auto",
+    run: RunOptions | None = None,
+    **run_options: Any,
+) -> FitResult:
+    """Train a model (with ``optimizer``, on its objective: ``step.supervised``) or a ``TrainStep`` on
+    (``train_x``, ``train_y``) for ``epochs`` epochs of shuffled fixed-size batches. ``x`` and ``y`` may be pytrees
+    of arrays sharing the leading example axis (``y`` may be None for a step that needs no labels).
 
-    Everything is reproducible from ``seed``. With a ``workdir``, each epoch writes ``checkpoint.msgpack`` (state and
-    ``config``), ``metrics.jsonl`` and ``curves.png``; ``resume=True`` continues from the checkpoint there and ends
-    with the same parameters as an uninterrupted run.
+    Everything is reproducible from ``seed``. With a ``workdir`` (``run=RunOptions(...)``, or its fields as keywords:
+    ``workdir``, ``resume``, ``overwrite``, ``config``, ``progress``, ``log``), each epoch writes
+    ``checkpoint.msgpack`` (state, ``config`` and the epochs' records), ``metrics.jsonl`` and ``curves.png``;
+    ``resume=True`` continues from the checkpoint and ends with the same state as an uninterrupted run.
 
-    With several devices (``shardings``: "auto" = all of them, or ``parallel.data_parallel(devices)``), each batch
-    of ``batch_size`` examples (the global batch) is split over them, parameters and optimiser state replicated
-    (``data_parallel(shard_state=True)``: their large arrays split over the devices too); the metrics are means over
-    the global batch. With several processes (``jax.distributed``), the arrays given are this
-    process's shard of the data (``distributed.shard``): each process shuffles its own shard and supplies
+    With several devices (``shardings``: "auto" = all of them, or as many as split the batch evenly; or
+    ``parallel.data_parallel(devices)``), each batch of ``batch_size`` examples (the global batch) is split over
+    them, the state replicated (``data_parallel(shard_state=True)``: its large arrays split over the devices too);
+    the metrics are means over the global batch. With several processes (``jax.distributed``), the arrays given are
+    this process's shard of the data (``distributed.shard``): each process shuffles its own shard and supplies
     ``batch_size / processes`` examples of each global batch; only process 0 logs and writes to ``workdir``.
 
-    Safety: bad arguments raise ``ValueError`` before anything is compiled. The workdir is locked for the run
-    (``safety.WorkdirBusy`` for a second one). A step whose loss is NaN or infinite is not committed and ``fit``
-    raises ``safety.TrainingDiverged`` within ~5% of an epoch, the last good checkpoint kept. Ctrl-C (SIGINT) ends
-    the current step, saves a checkpoint of it, and raises ``safety.TrainingInterrupted``; resuming from a mid-epoch
-    checkpoint continues at that step, still ending with the uninterrupted run's parameters.
+    Safety: bad arguments (also class labels outside ``0..classes-1``) raise ``ValueError`` before anything is
+    compiled. The workdir is locked for the run (``safety.WorkdirBusy`` for a second one). A step with a NaN or
+    infinite metric is not committed and ``fit`` raises ``safety.TrainingDiverged`` within ~5% of an epoch, the last
+    good checkpoint kept. Ctrl-C (SIGINT) or SIGTERM ends the current step, saves a checkpoint of it, and raises
+    ``safety.TrainingInterrupted``; resuming from a mid-epoch checkpoint continues at that step, still ending with
+    the uninterrupted run's state. On resume, ``epochs`` may change only under a constant schedule (``config``'s
+    'schedule' absent or 'constant').
     """
-    n = len(train_x)
-    if n == 0 or len(train_y) != n:
-        raise ValueError(f"need as many labels as training examples; got {n} examples and {len(train_y)} labels")
-    _check_arguments(model, train_x, train_y, test_x, test_y, epochs, batch_size)
-    if shardings == "auto":
-        shardings = data_parallel()
+    run = _run_options(run, run_options)
+    log = run.log if is_main_process() else (lambda line: None)
+    plan = _plan(
+        model_or_step,
+        optimizer,
+        (train_x, train_y),
+        (test_x, test_y),
+        epochs,
+        batch_size,
+        eval_batch_size,
+        shardings,
+        log,
+    )
+    state = plan.step.init(jax.random.PRNGKey(seed))
+    config = _config(model_or_step, plan, state, seed, run.config)
+    state, history, carried, rd = _restore(run, config, state, plan.steps, log)
+    stop = safety.hold(safety.signals_stop(enabled=plan.processes == 1))  # finish the step, save, stop
+    training = _Training(plan, rd, run.workdir is not None, stop, log, run.progress and is_main_process())
+    return training.run(state, history, carried)
+
+
+def _run_options(run: RunOptions | None, options: dict[str, Any]) -> RunOptions:
+    """``run`` with the keyword options given to ``fit`` (``TypeError`` for an unknown one)."""
+    known = {f.name for f in fields(RunOptions)}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(
+            f"fit() got unexpected keyword argument(s) {', '.join(unknown)}; the run options are "
+            f"{', '.join(sorted(known))}"
+        )
+    return RunOptions(**{**(run.__dict__ if run is not None else {}), **options})
+
+
+def _plan(
+    model_or_step: Model | TrainStep,
+    optimizer: optax.GradientTransformation | None,
+    data: Batch,
+    test: Batch,
+    epochs: int,
+    batch_size: int,
+    eval_batch_size: int,
+    shardings: Shardings | Literal["auto"] | None,
+    log: Callable[[str], None],
+) -> _Plan:
+    """Check ``fit``'s arguments (``ValueError`` before anything is compiled) and work out its batches."""
+    step = _as_step(model_or_step, optimizer)
+    n = _check_examples(data, test)
+    if not (isinstance(epochs, int | np.integer) and epochs >= 1) or not (
+        isinstance(batch_size, int | np.integer) and batch_size >= 1
+    ):
+        raise ValueError(f"epochs and batch size must be whole numbers >= 1; got {epochs!r}, {batch_size!r}")
+    if isinstance(model_or_step, Model):
+        data, test = _check_model_data(model_or_step, data, test)
+    elif test[0] is not None and step.evaluate is None:
+        raise ValueError(f"{step.name} has no evaluate: it cannot score test data (pass no test_x, test_y)")
     processes = jax.process_count()
-    if not is_main_process():
-        log, progress = (lambda s: None), False
+    shardings = _auto_shardings(int(batch_size), log) if shardings == "auto" else shardings
     if processes > 1 and shardings is None:
         raise ValueError(f"{processes} processes train together only over a device mesh: pass shardings='auto'")
     if processes > 1:  # every process takes the same number of steps, over its first n examples
         n = parallel.global_min(n)
-        train_x, train_y = train_x[:n], train_y[:n]
+        data = jax.tree.map(lambda a: a[:n], data)
     if batch_size > n * processes:
-        raise ValueError(f"batch size {batch_size} is larger than the {n * processes} training examples: use a batch "
-                         f"size of at most {n * processes}")
+        raise ValueError(
+            f"batch size {batch_size} is larger than the {n * processes} training examples: use a batch "
+            f"size of at most {n * processes}"
+        )
     if shardings is not None and batch_size % shardings.num_devices:
         d = shardings.num_devices
-        raise ValueError(f"batch size {batch_size} does not split evenly over the {d} devices: use a multiple of "
-                         f"{d}, e.g. {max(d, batch_size // d * d)}")
-    local_batch = batch_size // processes
-    steps = n // local_batch
-    dropped = (n - steps * local_batch) * processes
-    log(f"{n * processes} examples, batch {batch_size} -> {steps} iterations per epoch"
-        + (f", last partial batch of {dropped} dropped" if dropped else ""))
+        raise ValueError(
+            f"batch size {batch_size} does not split evenly over the {d} devices: use a multiple of "
+            f"{d}, e.g. {max(d, batch_size // d * d)}"
+        )
+    steps = n // (batch_size // processes)
+    dropped = (n - steps * (batch_size // processes)) * processes
+    log(
+        f"{n * processes} examples, batch {batch_size} -> {steps} iterations per epoch"
+        + (f", last partial batch of {dropped} dropped" if dropped else "")
+    )
+    log(f"devices: {_devices()}")
     if shardings is not None:
-        log(f"data parallel over {shardings.num_devices} devices ({batch_size // shardings.num_devices} per device)"
-            + (f", {processes} processes" if processes > 1 else ""))
-    state = create_train_state(model, optimizer, jax.random.PRNGKey(seed))
-    config = {**(config or {}), "model": model.name, "input_shape": list(model.input_shape),
-              "parameters": sum(int(np.size(p)) for p in jax.tree.leaves(state.params)),
-              "batch_size": batch_size, "seed": seed, "train_examples": n * processes, "epochs": epochs}
-    ckpt_path = metrics_path = None
-    history: list[dict[str, Any]] = []
-    if workdir is not None:
-        workdir = Path(workdir)
-        if is_main_process():  # only process 0 reads and writes the workdir; it sends the state to the others
-            safety.hold(safety.lock_workdir(workdir))  # creates it; WorkdirError/WorkdirBusy if unusable
-        ckpt_path, metrics_path = workdir / ckpt.CHECKPOINT, workdir / mw.METRICS
-        template = state
-        state = from_process_0(lambda: _restore(ckpt_path, template, config, resume, overwrite, log), template,
-                               "restoring the checkpoint")
-    start_step = int(state.step)
-    start_epoch, start_within = divmod(start_step, steps)  # a checkpoint saved on Ctrl-C may be mid-epoch
-    # (the step metrics of a part-done epoch come back from its checkpoint, so that epoch's means are the same)
-    carried = _carried_metrics(ckpt_path, start_within) if start_within and processes == 1 else []
-    if metrics_path is not None and is_main_process():
-        history = [r for r in mw.read_metrics(metrics_path) if r["epoch"] <= start_epoch] if start_epoch else []
-        mw.write_metrics(metrics_path, history)
-    if start_step:
-        log(f"resumed from {ckpt_path} at epoch {start_epoch}, step {start_step}" if not start_within else
-            f"resumed from {ckpt_path} in epoch {start_epoch + 1} at step {start_step} ({start_within} of its "
-            f"{steps} steps done)")
-    saved = f"{ckpt_path} (step {start_step})" if start_step else None  # this run's last good checkpoint
+        log(
+            f"data parallel over {shardings.num_devices} devices ({batch_size // shardings.num_devices} per device)"
+            + (f", {processes} processes" if processes > 1 else "")
+        )
+    return _Plan(
+        step, data, None if test[0] is None else test, int(epochs), int(batch_size), steps, shardings, eval_batch_size
+    )
 
-    state = parallel.place_state(state, shardings)  # replicated (or its large arrays split: shard_state)
-    if shardings is None:
-        data_x, data_y = replicate((jnp.asarray(train_x), jnp.asarray(train_y, _label_dtype(train_y))), None)
-    else:  # each device holds its process's data and gathers its slice of every batch from it
-        data_x, data_y = parallel.place_local_data((np.asarray(train_x), np.asarray(train_y, _label_dtype(train_y))),
-                                                   shardings)
-    train_step = make_indexed_train_step(model, optimizer, shardings)
-    shuffle = jax.jit(epoch_batches, static_argnums=(1, 2))
-    elapsed = sum(r["seconds"] for r in history)
-    every = max(1, steps // 20)
-    stop = safety.hold(safety.sigint_stops(enabled=processes == 1))  # Ctrl-C: finish the step, save, stop
-    for epoch in range(start_epoch, epochs):
-        t0 = time.perf_counter()
-        if shardings is None:
-            batches = shuffle(epoch_key(state, epoch), n, batch_size)
-        else:  # this process's permutation of its examples (the same key on every device of the process)
-            key = jnp.asarray(jax.device_get(epoch_key(state, epoch)))
-            key = jax.random.fold_in(key, jax.process_index()) if processes > 1 else key
-            batches = parallel.epoch_indices(shuffle(key, n, local_batch), shardings)
-        first = start_within if epoch == start_epoch else 0
-        bar = None
-        if progress and steps >= 20:
+
+def _auto_shardings(batch_size: int, log: Callable[[str], None]) -> Shardings | None:
+    """Every device, or (one process) the most devices that ``batch_size`` splits over evenly: each step's update is
+    the same over any number of devices, so a batch of 100 on 8 devices trains, on 5 of them."""
+    devices = jax.devices()
+    if jax.process_count() == 1 and batch_size % len(devices):
+        used = max(k for k in range(1, len(devices) + 1) if batch_size % k == 0)
+        log(
+            f"batch size {batch_size} does not split evenly over the {len(devices)} devices: training on {used} of "
+            f"them (a multiple of {len(devices)} uses them all)"
+        )
+        devices = devices[:used]
+    return data_parallel(devices)
+
+
+def _devices() -> str:
+    """The devices of the run, e.g. '8 x cpu' (over all processes)."""
+    return f"{jax.device_count()} x {jax.devices()[0].platform}"
+
+
+def _as_step(model_or_step: Model | TrainStep, optimizer: optax.GradientTransformation | None) -> TrainStep:
+    if isinstance(model_or_step, TrainStep):
+        if optimizer is not None:
+            raise ValueError(
+                f"{model_or_step.name} is a training step: its optimisers are part of it; pass no optimizer"
+            )
+        return model_or_step
+    if not isinstance(model_or_step, Model):
+        raise TypeError(f"fit trains a jaxnets Model or a TrainStep; got {type(model_or_step).__name__}")
+    if optimizer is None:
+        raise ValueError(f"fit({model_or_step.name}, ...) needs an optax optimizer=")
+    return supervised(model_or_step, optimizer)
+
+
+def _length(tree: Any) -> int:
+    return len(jax.tree.leaves(tree)[0])
+
+
+def _check_examples(data: Batch, test: Batch) -> int:
+    """The number of training examples, after checking that every array of (x, y) holds as many (and of the test
+    data likewise)."""
+    for split, (x, y) in (("training", data), ("test", test)):
+        if split == "test" and x is None and y is None:
+            continue
+        counts = {len(a) for a in jax.tree.leaves(x) if np.ndim(a)}
+        if len(counts) != 1 or 0 in counts:
+            raise ValueError(
+                f"need {split} examples: arrays with the examples along their first axis, as many in "
+                f"each; got {sorted(counts) or 'none'}"
+            )
+        labels = {len(a) for a in jax.tree.leaves(y)}
+        if y is not None and labels != counts:
+            got = "labels" if split == "training" else "test labels"
+            raise ValueError(
+                f"need as many {got} as {split} examples; got {counts.pop()} examples and "
+                f"{', '.join(map(str, sorted(labels)))} labels"
+            )
+        if split == "test" and y is None:
+            raise ValueError(f"need as many test labels as test examples; got {counts.pop()} examples and None labels")
+    return _length(data[0])
+
+
+def _check_model_data(model: Model, data: Batch, test: Batch) -> tuple[Batch, Batch]:
+    """A model's examples must be arrays of its input shape, and its class labels integers in ``0..classes-1``
+    (checked on the host, naming the first bad one); returns the data with the labels as int32 (float32 for
+    regression targets)."""
+    checked: list[Batch] = []
+    for (x, y), (xname, yname) in ((data, ("train_x", "train_y")), (test, ("test_x", "test_y"))):
+        if x is not None and tuple(np.shape(x)[1:]) != tuple(model.input_shape):
+            raise ValueError(
+                f"{model.name} expects examples of shape {tuple(model.input_shape)}; {xname} holds "
+                f"examples of shape {tuple(np.shape(x)[1:])}"
+            )
+        if y is None:
+            if x is not None:
+                raise ValueError(f"{model.name} needs labels: pass {yname}")
+            checked.append((x, y))
+            continue
+        dtype = np.asarray(y).dtype
+        if model.objective is None and not (
+            np.issubdtype(dtype, np.integer)
+            or dtype == np.bool_
+            or (model.head == "linear" and np.issubdtype(dtype, np.floating))
+        ):
+            raise ValueError(
+                f"{model.name}: {yname} must hold integer class indices; got {dtype}: pass {yname}.astype('int32')"
+            )
+        if model.objective is None and not np.issubdtype(dtype, np.floating):
+            _check_labels(model, np.asarray(y), yname)
+        checked.append((x, np.asarray(y, np.float32 if np.issubdtype(dtype, np.floating) else np.int32)))
+    return checked[0], checked[1]
+
+
+@functools.lru_cache(maxsize=64)
+def _classes(model: Model) -> int:
+    """The number of classes of a classifier: its outputs (one output unit: two classes). Nothing is computed."""
+    params, state = jax.eval_shape(model.init, jax.random.PRNGKey(0))
+    units = jax.eval_shape(lambda p, s: model.apply(p, s, jnp.zeros((1, *model.input_shape)))[0], params, state).shape[
+        -1
+    ]
+    return 2 if units == 1 else units
+
+
+def _check_labels(model: Model, y: np.ndarray, name: str) -> None:
+    """``ValueError`` naming the first label of ``y`` outside ``0..classes-1``."""
+    classes = _classes(model)
+    bad = np.flatnonzero((y < 0) | (y >= classes))
+    if bad.size:
+        i = int(bad[0])
+        raise ValueError(
+            f"{name}[{i}] is {y.flat[i]}, not a class of {model.name} (0 to {classes - 1}, "
+            f"{classes} classes); {bad.size} label(s) out of range"
+        )
+
+
+def _config(
+    model_or_step: Model | TrainStep, plan: _Plan, state: TrainState, seed: int, given: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The config saved with the checkpoint (and compared on resume): ``given`` and what defines this run."""
+    if isinstance(model_or_step, Model):
+        shapes: Any = list(model_or_step.input_shape)
+    else:
+        shapes = jax.tree.map(lambda a: list(np.shape(a)[1:]), plan.data[0])
+    return {
+        **(given or {}),
+        "model": plan.step.name,
+        "input_shape": shapes,
+        "parameters": sum(int(np.size(p)) for p in jax.tree.leaves(state.params)),
+        "batch_size": plan.batch_size,
+        "seed": seed,
+        "train_examples": plan.examples * plan.processes,
+        "epochs": plan.epochs,
+        "devices": _devices(),
+    }
+
+
+def _restore(
+    run: RunOptions, config: dict[str, Any], state: TrainState, steps: int, log: Callable[[str], None]
+) -> tuple[TrainState, list[Record], list[dict[str, np.ndarray]], RunDir | None]:
+    """The state to start from, the records of the epochs done and the step metrics of a part-done epoch; process
+    0 reads the workdir (``RunDir``) and sends the state to the others."""
+    if run.workdir is None:
+        return state, [], [], None
+    rd = RunDir(run.workdir, config, log, run.on_save) if is_main_process() else None
+    got: list[Any] = [state, [], []]
+
+    def read() -> TrainState:
+        assert rd is not None  # (read runs on process 0 only, which has the RunDir)
+        got[:] = rd.restore(state, run.resume, run.overwrite)
+        return got[0]
+
+    state = from_process_0(read, state, "restoring the checkpoint")
+    start = int(state.step)
+    within = start % steps
+    carried = got[2] if len(got[2]) == within and jax.process_count() == 1 else []
+    path = Path(run.workdir) / ckpt.CHECKPOINT
+    if start:
+        log(
+            f"resumed from {path} at epoch {start // steps}, step {start}"
+            if not within
+            else f"resumed from {path} in epoch {start // steps + 1} at step {start} "
+            f"({within} of its {steps} steps done)"
+        )
+    return state, got[1], carried, rd
+
+
+class _Training:
+    """One ``fit`` call's training: epochs of compiled steps over device-resident data, a host check every ~5% of
+    an epoch (divergence, a stop signal, the progress bar), and each epoch's end (evaluation, record, run-directory
+    duties)."""
+
+    def __init__(
+        self,
+        plan: _Plan,
+        rd: RunDir | None,
+        writes: bool,
+        stop: safety.StopFlag,
+        log: Callable[[str], None],
+        progress: bool,
+    ):
+        self.plan, self.rd, self.writes, self.stop, self.log, self.progress = plan, rd, writes, stop, log, progress
+        self.compiled = indexed_train_step(plan.step, plan.shardings)
+        self.every = max(1, plan.steps // 20)
+        self.bar: Any = None
+
+    def run(self, state: TrainState, history: list[Record], carried: list) -> FitResult:
+        plan = self.plan
+        if plan.shardings is None:
+            data = replicate(jax.tree.map(jnp.asarray, plan.data), None)
+        else:  # each device holds its process's data and gathers its slice of every batch from it
+            data = parallel.place_local_data(jax.tree.map(np.asarray, plan.data), plan.shardings)
+        state = parallel.place_state(state, plan.shardings)  # replicated (or its large arrays split: shard_state)
+        start_epoch, first = divmod(int(state.step), plan.steps)
+        for epoch in range(start_epoch, plan.epochs):
+            t0 = time.perf_counter()
+            step_metrics = list(carried) if epoch == start_epoch else []
+            try:
+                state = self._steps(state, data, epoch, first, step_metrics, t0, history)
+            finally:
+                self._close_bar()
+            self._end_epoch(state, epoch, step_metrics, first, t0, history)
+            first = 0
+            if self.stop:
+                raise self._interrupted(state, history, [])
+        return FitResult(state, history)
+
+    def _batches(self, state: TrainState, epoch: int) -> jax.Array:
+        """The epoch's ``(steps, batch)`` example indices: a permutation that is a pure function of the run key."""
+        plan = self.plan
+        if plan.shardings is None:
+            return _shuffle(epoch_key(state, epoch), plan.examples, plan.batch_size)
+        key = jnp.asarray(jax.device_get(epoch_key(state, epoch)))  # (the same key on every device of a process)
+        key = jax.random.fold_in(key, jax.process_index()) if plan.processes > 1 else key
+        return parallel.epoch_indices(_shuffle(key, plan.examples, plan.batch_size // plan.processes), plan.shardings)
+
+    def _steps(
+        self,
+        state: TrainState,
+        data: Batch,
+        epoch: int,
+        first: int,
+        step_metrics: list,
+        t0: float,
+        history: list[Record],
+    ) -> TrainState:
+        """Steps ``first..steps-1`` of ``epoch``; their metrics appended to ``step_metrics``."""
+        plan = self.plan
+        batches = self._batches(state, epoch)
+        if self.progress and plan.steps >= 20:
             from tqdm.auto import tqdm
-            bar = tqdm(total=steps, initial=first, desc=f"epoch {epoch + 1}/{epochs}", unit="step", leave=False)
-        step_metrics = carried if epoch == start_epoch else []
-        for i in range(first, steps):
-            state, m = train_step(state, data_x, data_y, batches)
+
+            self.bar = tqdm(
+                total=plan.steps, initial=first, desc=f"epoch {epoch + 1}/{plan.epochs}", unit="step", leave=False
+            )
+        for i in range(first, plan.steps):
+            state, m = self.compiled(state, data, batches)
             step_metrics.append(m)
-            if shardings is not None and i - first >= parallel.IN_FLIGHT:
+            if plan.shardings is not None and i - first >= parallel.IN_FLIGHT:
                 jax.block_until_ready(step_metrics[-parallel.IN_FLIGHT - 1])  # see parallel.IN_FLIGHT
-            if stop or (i + 1) % every == 0 or i + 1 == steps:
-                # The only per-step host read, every ~5% of the epoch: the loss, and the step count, which stalls
-                # at a step whose loss is not finite (the step does not commit it).
-                done, loss = jax.device_get((state.step, m["loss"]))
-                done = int(done)
-                if done != epoch * steps + i + 1:
-                    _close(bar)
-                    raise _diverged(state, steps, saved, done=done, loss=float(loss))
-                if bar is not None:
-                    bar.update(i + 1 - bar.n)
-                    bar.set_postfix(loss=f"{float(loss):.4f}",
-                                    img_s=f"{(i + 1 - first) * batch_size / (time.perf_counter() - t0):.0f}")
-                if stop and i + 1 < steps:  # (at an epoch's end, the epoch is evaluated and saved first)
-                    _close(bar)
-                    raise _interrupted(state, steps, saved, done, step_metrics, ckpt_path, config, shardings)
-        if not safety.all_finite((state.params, state.model_state)):  # a gradient overflowed with a finite loss
-            _close(bar)
-            raise _diverged(state, steps, saved, done=int(state.step), epoch=epoch + 1)
+            if self.stop or (i + 1) % self.every == 0 or i + 1 == plan.steps:
+                self._check(state, m, epoch * plan.steps + i + 1, (i + 1 - first) / (time.perf_counter() - t0))
+                if self.bar is not None:
+                    self.bar.update(i + 1 - self.bar.n)
+                if self.stop and i + 1 < plan.steps:  # (at an epoch's end, the epoch is evaluated and saved first)
+                    raise self._interrupted(state, history, step_metrics)
+        return state
+
+    def _check(self, state: TrainState, m: dict[str, jax.Array], want: int, steps_per_second: float) -> None:
+        """The only per-step host read, every ~5% of the epoch: the metrics, and the step count, which stalls at a
+        step with a non-finite metric (the guard does not commit it)."""
+        done, m = jax.device_get((state.step, m))
+        if int(done) != want:
+            name = next((k for k, v in m.items() if not np.all(np.isfinite(v))), "loss")
+            raise self._diverged(state, int(done), metric=name, value=float(np.asarray(m[name]).ravel()[0]))
+        if self.bar is not None:
+            shown = {k: f"{float(v):.4f}" for k, v in m.items() if "loss" in k and np.ndim(v) == 0}
+            self.bar.set_postfix(**shown, img_s=f"{steps_per_second * self.plan.batch_size:.0f}")
+
+    def _close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def _end_epoch(
+        self, state: TrainState, epoch: int, step_metrics: list, first: int, t0: float, history: list[Record]
+    ) -> None:
+        """Check the state, evaluate, append the epoch's record to ``history``, save, log."""
+        plan = self.plan
+        if not safety.all_finite((state.params, state.model_state)):  # a gradient overflowed with finite metrics
+            raise self._diverged(state, int(state.step), epoch=epoch + 1)
         train = jax.device_get(jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *step_metrics))
         train_seconds = time.perf_counter() - t0
-        if bar is not None:
-            bar.close()
         record = {"epoch": epoch + 1, "step": int(state.step), **{f"train_{k}": float(v) for k, v in train.items()}}
-        if test_x is not None:
-            test = evaluate(model, state.params, state.model_state, test_x, test_y, eval_batch_size, shardings)
+        if plan.test is not None:
+            test = evaluate_state(plan.step, state, *plan.test, plan.eval_batch_size, plan.shardings)
             record.update({f"test_{k}": v for k, v in test.items()})
         seconds = time.perf_counter() - t0
-        elapsed += seconds
-        rate = (steps - first) * batch_size / train_seconds  # (a resumed part-done epoch: the steps trained here)
+        rate = (plan.steps - first) * plan.batch_size / train_seconds  # (a resumed part-done epoch: steps run here)
+        elapsed = sum(r["seconds"] for r in history) + seconds
         record.update(seconds=round(seconds, 3), images_per_second=round(rate, 1), elapsed=round(elapsed, 3))
         history.append(record)
-        report = epochs <= 50 or (epoch + 1) % math.ceil(epochs / 20) == 0 or epoch + 1 == epochs
-        whole = parallel.gathered(state, shardings) if workdir is not None else state  # (all processes take part)
-        if workdir is not None and is_main_process():
-            with _writing(f"the checkpoint of epoch {epoch + 1} to {ckpt_path}", saved):
-                ckpt.save_checkpoint(ckpt_path, whole, config)  # checkpoint first: metrics never run ahead of it
-            saved = f"{ckpt_path} (epoch {epoch + 1}, step {record['step']})"
-            with _writing(str(metrics_path), saved):
-                mw.append_metrics(metrics_path, record)
-                if report:
-                    mw.plot_curves(history, workdir / mw.CURVES)
+        report = plan.epochs <= 50 or (epoch + 1) % math.ceil(plan.epochs / 20) == 0 or epoch + 1 == plan.epochs
+        whole = parallel.gathered(state, plan.shardings) if self.writes else state  # (all processes take part)
+        if self.rd is not None:
+            self.rd.end_epoch(whole, history, plot=report)
         if report:
-            log(_line(record, epochs))
-        if stop:
-            raise _interrupted(state, steps, saved, record["step"], [], ckpt_path, config, shardings)
-    return FitResult(state, history)
+            self.log(_line(record, plan.epochs))
 
-
-def _check_arguments(model: Model, train_x, train_y, test_x, test_y, epochs: int, batch_size: int) -> None:
-    """``ValueError`` for arguments ``fit`` cannot train on, before anything is compiled."""
-    if not (isinstance(epochs, int | np.integer) and epochs >= 1) or not (
-            isinstance(batch_size, int | np.integer) and batch_size >= 1):
-        raise ValueError(f"epochs and batch size must be whole numbers >= 1; got {epochs!r}, {batch_size!r}")
-    for name, x in (("train_x", train_x), ("test_x", test_x)):
-        if x is not None and tuple(np.shape(x)[1:]) != tuple(model.input_shape):
-            raise ValueError(f"{model.name} expects examples of shape {tuple(model.input_shape)}; {name} holds "
-                             f"examples of shape {tuple(np.shape(x)[1:])}")
-    if test_x is not None and (test_y is None or len(test_y) != len(test_x)):
-        raise ValueError(f"need as many test labels as test examples; got {len(test_x)} examples and "
-                         f"{None if test_y is None else len(test_y)} labels")
-    if model.objective is None and model.head != "linear":  # a classifier: integer class indices
-        for name, y in (("train_y", train_y), ("test_y", test_y)):
-            dtype = np.asarray(y).dtype if y is not None else np.dtype(int)
-            if not (np.issubdtype(dtype, np.integer) or dtype == np.bool_):
-                raise ValueError(f"{model.name}: {name} must hold integer class indices; got {dtype}: pass "
-                                 f"{name}.astype('int32')")
-
-
-def _label_dtype(y) -> np.dtype:
-    """int32 for class indices and tokens, float32 for regression targets (a 'linear' head)."""
-    return np.dtype(np.float32 if np.issubdtype(np.asarray(y).dtype, np.floating) else np.int32)
-
-
-def _carried_metrics(path: Path, within: int) -> list[dict[str, np.ndarray]]:
-    """The step metrics of a part-done epoch, saved with its checkpoint on Ctrl-C (empty if absent)."""
-    saved = ckpt.read_extra(path).get("epoch_metrics", {})
-    if not saved or any(len(v["values"]) != within for v in saved.values()):
-        return []
-    return [{k: np.asarray(v["values"][j], v["dtype"]) for k, v in saved.items()} for j in range(within)]
-
-
-def _close(bar) -> None:
-    if bar is not None:
-        bar.close()
-
-
-@contextlib.contextmanager
-def _writing(what: str, saved: str | None):
-    """Turn an ``OSError`` while writing ``what`` (a full disk) into one line that says what is still safe."""
-    try:
-        yield
-    except OSError as e:
-        kept = f"the last good checkpoint, {saved}, is intact" if saved else "no checkpoint of this run was written"
-        again = "then continue with --resume" if saved else "then run again"
-        raise safety.CheckpointWriteError(f"could not write {what} ({e.strerror or e}): {kept}; free some space "
-                                          f"(or fix the folder), {again}") from e
-
-
-def _diverged(state: TrainState, steps: int, saved: str | None, *, done: int, loss: float | None = None,
-              epoch: int | None = None) -> safety.TrainingDiverged:
-    """The error for a loss (``loss`` given: the step after ``done`` was refused) or parameters gone non-finite."""
-    kept = f"the last good checkpoint, {saved}, is kept" if saved else "no checkpoint of this run was written"
-    if loss is not None:
-        epoch, within = divmod(done, steps)
+    def _diverged(
+        self,
+        state: TrainState,
+        done: int,
+        *,
+        metric: str | None = None,
+        value: float | None = None,
+        epoch: int | None = None,
+    ) -> safety.TrainingDiverged:
+        """The error for a step refused (``metric`` non-finite: the step after ``done``) or parameters gone
+        non-finite by step ``done``."""
+        saved = self.rd.saved if self.rd is not None else None
+        kept = f"the last good checkpoint, {saved}, is kept" if saved else "no checkpoint of this run was written"
+        if metric is not None:
+            epoch, within = divmod(done, self.plan.steps)
+            what = "the loss" if metric == "loss" else f"the metric {metric}"
+            return safety.TrainingDiverged(
+                f"{what} became {value} at step {done + 1} (epoch {epoch + 1}, step {within + 1} of "
+                f"{self.plan.steps}): training stopped there; {kept}; try a lower learning rate",
+                step=done + 1,
+                epoch=epoch + 1,
+                state=state,
+            )
+        assert epoch is not None  # (given when the parameters went non-finite)
         return safety.TrainingDiverged(
-            f"the loss became {loss} at step {done + 1} (epoch {epoch + 1}, step {within + 1} of {steps}): training "
-            f"stopped there; {kept}; try a lower learning rate", step=done + 1, epoch=epoch + 1, state=state)
-    return safety.TrainingDiverged(
-        f"the parameters became NaN or infinite in epoch {epoch} (by step {done}; a gradient overflowed): training "
-        f"stopped; {kept}; try a lower learning rate", step=done, epoch=epoch, state=state)
+            f"the parameters became NaN or infinite in epoch {epoch} (by step {done}; a gradient overflowed): "
+            f"training stopped; {kept}; try a lower learning rate",
+            step=done,
+            epoch=epoch,
+            state=state,
+        )
 
-
-def _interrupted(state: TrainState, steps: int, saved: str | None, done: int, step_metrics: list,
-                 ckpt_path: Path | None, config: dict[str, Any], shardings: Shardings | None
-                 ) -> safety.TrainingInterrupted:
-    """After Ctrl-C: save the state of step ``done`` (mid-epoch: with the epoch's step metrics so far) and make the
-    exception that reports it."""
-    epoch, within = divmod(done, steps)
-    where = f"interrupted at epoch {epoch + 1} step {done}" if within else f"interrupted after epoch {epoch}"
-    path = None
-    if ckpt_path is not None and is_main_process():
-        if within:  # (at an epoch's end its checkpoint is already saved)
+    def _interrupted(
+        self, state: TrainState, history: list[Record], step_metrics: list
+    ) -> safety.TrainingInterrupted | safety.TrainingDiverged:
+        """After a stop signal: save the state (mid-epoch: with the epoch's step metrics so far; at an epoch's end
+        it is saved already) and make the exception that reports it."""
+        done = int(state.step)
+        epoch, within = divmod(done, self.plan.steps)
+        signum = self.stop.signum or signal.SIGINT
+        how = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+        where = f"{how} at epoch {epoch + 1} step {done}" if within else f"{how} after epoch {epoch}"
+        whole = parallel.gathered(state, self.plan.shardings) if self.writes and within else state
+        if self.rd is not None and within:
             if not safety.all_finite((state.params, state.model_state)):
-                raise _diverged(state, steps, saved, done=done, epoch=epoch + 1)
-            host = jax.device_get(step_metrics)
-            extra = {"epoch_metrics": {k: {"dtype": str(np.asarray(host[0][k]).dtype),
-                                           "values": [float(m[k]) for m in host]} for k in host[0]}}
-            with _writing(f"the checkpoint of step {done} to {ckpt_path}", saved):
-                ckpt.save_checkpoint(ckpt_path, parallel.gathered(state, shardings), config, extra)
-        path = ckpt_path
-    said = (f"{where}; checkpoint saved in {ckpt_path.parent}" if path is not None
-            else f"{where}; no workdir, so nothing was saved (the state is in this exception's .state)")
-    return safety.TrainingInterrupted(said, step=done, epoch=epoch + 1 if within else epoch, state=state, saved=path)
+                return self._diverged(state, done, epoch=epoch + 1)
+            self.rd.save(whole, history, f"the checkpoint of step {done} to {self.rd.checkpoint}", step_metrics)
+        said = (
+            f"{where}; checkpoint saved in {self.rd.path}"
+            if self.rd is not None
+            else f"{where}; no workdir, so nothing was saved (the state is in this exception's .state)"
+        )
+        return safety.TrainingInterrupted(
+            said,
+            step=done,
+            epoch=epoch + 1 if within else epoch,
+            state=state,
+            saved=self.rd.checkpoint if self.rd is not None else None,
+            signum=signum,
+        )
 
 
 def _line(r: dict[str, Any], epochs: int) -> str:
@@ -336,6 +579,8 @@ def _line(r: dict[str, Any], epochs: int) -> str:
         keys = sorted((k for k in r if k.startswith(f"{name}_")), key=lambda k: k != f"{name}_loss")
         return " ".join([name] + [fmt(k.removeprefix(f"{name}_"), r[k]) for k in keys])
 
-    test = f"  {split('test')}" if "test_loss" in r else ""
-    return (f"epoch {r['epoch']:>{len(str(epochs))}}/{epochs}  {split('train')}{test}  {r['seconds']:.1f} s  "
-            f"{r['images_per_second']:.0f} img/s")
+    test = f"  {split('test')}" if any(k.startswith("test_") for k in r) else ""
+    return (
+        f"epoch {r['epoch']:>{len(str(epochs))}}/{epochs}  {split('train')}{test}  {r['seconds']:.1f} s  "
+        f"{r['images_per_second']:.0f} img/s"
+    )

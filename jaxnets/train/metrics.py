@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from jaxnets.viz import plot_curves as plot_curves  # curves.png is drawn in the one plotting module
+
 METRICS = "metrics.jsonl"
 CURVES = "curves.png"
 
@@ -26,8 +28,12 @@ def read_metrics(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def write_metrics(path: str | os.PathLike, records: list[dict[str, Any]]) -> None:
-    """Rewrite metrics.jsonl with ``records`` (used on resume to drop epochs past the checkpoint)."""
-    Path(path).write_text("".join(json.dumps(r) + "\n" for r in records))
+    """Rewrite metrics.jsonl with ``records`` (on resume: the checkpoint's record of the epochs done), atomically: a
+    temp file renamed over it, so a kill meanwhile leaves the old file whole."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in records))
+    os.replace(tmp, path)
 
 
 def append_metrics(path: str | os.PathLike, record: dict[str, Any]) -> None:
@@ -35,26 +41,3 @@ def append_metrics(path: str | os.PathLike, record: dict[str, Any]) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
         f.flush()
-
-
-def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Plot each metric (loss first, then accuracy, ...) for train and test against epoch into a PNG (Agg)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [r["epoch"] for r in records]
-    names = list(dict.fromkeys(k.removeprefix("train_") for k in records[0] if k.startswith("train_")))
-    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        scale = 100 if name == "accuracy" else 1
-        for split in ("train", "test"):
-            if f"{split}_{name}" in records[0]:
-                ax.plot(epochs, [scale * r[f"{split}_{name}"] for r in records], "o-", label=split)
-        ax.set(xlabel="epoch", ylabel=name + (" (%)" if scale == 100 else ""), title=name)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -12,8 +12,14 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "lamb
 SCHEDULES = ("constant", "cosine")
 
 
-def make_optimizer(name: str, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
-                   schedule: str = "constant", total_steps: int | None = None) -> optax.GradientTransformation:
+def make_optimizer(
+    name: str,
+    lr: float,
+    momentum: float = 0.9,
+    weight_decay: float = 0.0,
+    schedule: str = "constant",
+    total_steps: int | None = None,
+) -> optax.GradientTransformation:
     """An optax optimiser by name; ``momentum`` is used by 'momentum' and 'nesterov', ``weight_decay`` adds
     ``weight_decay * w`` to every gradient (L2), 'cosine' decays the rate to 0 over ``total_steps``."""
     if name not in OPTIMIZERS:
@@ -21,8 +27,9 @@ def make_optimizer(name: str, lr: float, momentum: float = 0.9, weight_decay: fl
     if schedule not in SCHEDULES:
         raise ValueError(unknown("schedule", schedule, SCHEDULES))
     if not (0 < lr < math.inf and 0 <= weight_decay < math.inf and 0 <= momentum < 1):  # (NaN fails every test)
-        raise ValueError(f"need finite lr > 0, weight decay >= 0 and 0 <= momentum < 1; got {lr}, {weight_decay}, "
-                         f"{momentum}")
+        raise ValueError(
+            f"need finite lr > 0, weight decay >= 0 and 0 <= momentum < 1; got {lr}, {weight_decay}, {momentum}"
+        )
     rate: float | optax.Schedule = lr
     if schedule == "cosine":
         if not total_steps:

@@ -13,7 +13,7 @@ each weight where it is used and reduce-scatters its gradient.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import jax
 import numpy as np
@@ -38,7 +38,7 @@ class Shardings(NamedTuple):
     @property
     def mesh(self) -> Mesh:
         """The 1-D ``data`` mesh."""
-        return self.batch.mesh
+        return cast(Mesh, self.batch.mesh)  # (always built on a concrete mesh: ``data_parallel``)
 
     @property
     def num_devices(self) -> int:
@@ -104,9 +104,10 @@ def gathered(state, shardings: Shardings | None):
     return multihost_utils.process_allgather(state, tiled=True)
 
 
-def shard_batch(x: jax.Array, shardings: Shardings | None) -> jax.Array:
-    """Inside jit: ask for ``x`` split along its batch axis over the mesh (no-op on one device)."""
-    return x if shardings is None else jax.lax.with_sharding_constraint(x, shardings.batch)
+def shard_batch(x, shardings: Shardings | None):
+    """Inside jit: ask for ``x`` (an array or a pytree of them) split along its batch axis over the mesh (no-op on
+    one device)."""
+    return x if shardings is None else jax.tree.map(lambda a: jax.lax.with_sharding_constraint(a, shardings.batch), x)
 
 
 def replicate(tree, shardings: Shardings | None):
@@ -138,7 +139,8 @@ def place_local_data(tree, shardings: Shardings):
         a = np.asarray(a)
         shape = (a.shape[0] * shardings.num_devices, *a.shape[1:])
         return jax.make_array_from_single_device_arrays(
-            shape, shardings.split(0, a.ndim), [jax.device_put(a, d) for d in devices])
+            shape, shardings.split(0, a.ndim), [jax.device_put(a, d) for d in devices]
+        )
 
     return jax.tree.map(place, tree)
 
@@ -152,13 +154,17 @@ def from_process_local(a: np.ndarray, shardings: Shardings, axis: int = 0) -> ja
     return jax.make_array_from_process_local_data(shardings.split(axis, a.ndim), a, tuple(shape))
 
 
-def gather_batch(data_x: jax.Array, data_y: jax.Array, idx: jax.Array, shardings: Shardings
-                 ) -> tuple[jax.Array, jax.Array]:
-    """Inside jit: the batch ``data[idx]`` split over the mesh, each device gathering its slice of ``idx`` (indices
-    into its process's data, see ``place_local_data``) from its own copy: no data moves between devices."""
-    gather = jax.shard_map(lambda x, y, i: (x[i], y[i]), mesh=shardings.mesh,
-                           in_specs=(PartitionSpec(DATA),) * 3, out_specs=PartitionSpec(DATA))
-    return gather(data_x, data_y, idx)
+def gather_batch(data, idx: jax.Array, shardings: Shardings):
+    """Inside jit: the batch ``data[idx]`` of every array of the pytree ``data``, split over the mesh, each device
+    gathering its slice of ``idx`` (indices into its process's data, see ``place_local_data``) from its own copy: no
+    data moves between devices."""
+    gather = jax.shard_map(
+        lambda d, i: jax.tree.map(lambda a: a[i], d),
+        mesh=shardings.mesh,
+        in_specs=PartitionSpec(DATA),
+        out_specs=PartitionSpec(DATA),
+    )
+    return gather(data, idx)
 
 
 def global_max(value: int) -> int:
@@ -175,23 +181,24 @@ def global_min(value: int) -> int:
     return -global_max(-value)
 
 
-def eval_batches(x: np.ndarray, y: np.ndarray, batch_size: int, shardings: Shardings
-                 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """This process's evaluation examples as global ``(batches, batch_size, ...)`` arrays split along the batch
-    axis, with a 0/1 mask of the real examples: every process pads its share to the same number of batches, so that
-    the masked sums over the global arrays count each example of each process exactly once."""
+def eval_batches(x, y, batch_size: int, shardings: Shardings):
+    """This process's evaluation examples (``x``, ``y``: arrays or pytrees of them) as global ``(batches,
+    batch_size, ...)`` arrays split along the batch axis, with a 0/1 mask of the real examples: every process pads
+    its share to the same number of batches, so that the masked sums over the global arrays count each example of
+    each process exactly once."""
+    n = len(jax.tree.leaves(x)[0])
     local_devices = shardings.num_devices // jax.process_count()
-    most = max(1, global_max(len(x)))
+    most = max(1, global_max(n))
     per_process = min(batch_size // jax.process_count(), -(-most // local_devices) * local_devices)
     batches = -(-most // per_process)
-    pad = batches * per_process - len(x)
+    pad = batches * per_process - n
 
     def fold(a):
         a = np.asarray(a)
         a = np.concatenate([a, np.zeros((pad, *a.shape[1:]), a.dtype)]) if pad else a
         return from_process_local(a.reshape(batches, per_process, *a.shape[1:]), shardings, axis=1)
 
-    return fold(x), fold(y), fold(np.ones(len(x), bool))
+    return jax.tree.map(fold, x), jax.tree.map(fold, y), fold(np.ones(n, bool))
 
 
 def epoch_indices(local_batches: jax.Array | np.ndarray, shardings: Shardings) -> jax.Array:
@@ -203,4 +210,3 @@ def epoch_indices(local_batches: jax.Array | np.ndarray, shardings: Shardings) -
 def is_main_process() -> bool:
     """Whether this is process 0, the one that writes checkpoints, metrics and logs."""
     return jax.process_index() == 0
-

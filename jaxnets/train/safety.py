@@ -1,9 +1,9 @@
-"""Keeping a run's work safe: one run per workdir (a lock), Ctrl-C as a clean stop, the finiteness check, and the
-errors a run can end with.
+"""Keeping a run's work safe: one run per workdir (a lock), Ctrl-C and SIGTERM as a clean stop, the finiteness check,
+and the errors a run can end with.
 
-``train.py`` maps them to exit codes: bad input (``ValueError``, ``WorkdirError``, ``CheckpointError``,
+The CLI maps them to exit codes: bad input (``ValueError``, ``WorkdirError``, ``CheckpointError``,
 ``DataUnavailable``) 2; a failure during the run (``TrainingDiverged``, ``CheckpointWriteError``, ``WorkdirBusy``) 1;
-``TrainingInterrupted`` (Ctrl-C) 130.
+``TrainingInterrupted`` its ``exit_code`` (130 after Ctrl-C, 143 after SIGTERM).
 """
 
 from __future__ import annotations
@@ -16,17 +16,19 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar
 
 import jax
 import jax.numpy as jnp
 
+from jaxnets.train.checkpoint import CHECKPOINT
+
+fcntl: ModuleType | None
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: no lock
     fcntl = None
-
-from jaxnets.train.checkpoint import CHECKPOINT
 
 LOCK = ".lock"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,12 +56,26 @@ class TrainingDiverged(RuntimeError):
 
 
 class TrainingInterrupted(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) stopped ``fit`` cleanly after a step. ``state`` is the state then (``step`` steps done, in
-    1-based ``epoch``); ``saved`` the checkpoint written with it, or None without a workdir."""
+    """Ctrl-C (SIGINT) or SIGTERM stopped ``fit`` cleanly after a step. ``state`` is the state then (``step`` steps
+    done, in 1-based ``epoch``); ``saved`` the checkpoint written with it, or None without a workdir; ``signum`` the
+    signal, and ``exit_code`` the conventional status for it (128 + signal number: 130 for SIGINT, 143 for SIGTERM)."""
 
-    def __init__(self, message: str, *, step: int, epoch: int, state: Any = None, saved: Path | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: int,
+        epoch: int,
+        state: Any = None,
+        saved: Path | None = None,
+        signum: int = signal.SIGINT,
+    ):
         super().__init__(message)
-        self.step, self.epoch, self.state, self.saved = step, epoch, state, saved
+        self.step, self.epoch, self.state, self.saved, self.signum = step, epoch, state, saved, int(signum)
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "interrupted"
@@ -75,8 +91,9 @@ def check_writable(workdir: str | os.PathLike) -> Path:
         os.unlink(probe)
     except OSError as e:
         where = f": {e.filename}" if e.filename and Path(e.filename) != path else ""
-        raise WorkdirError(f"workdir {path} cannot be created or written ({e.strerror or e}{where}): "
-                           "choose another --workdir") from None
+        raise WorkdirError(
+            f"workdir {path} cannot be created or written ({e.strerror or e}{where}): choose another --workdir"
+        ) from None
     return path
 
 
@@ -87,8 +104,13 @@ def check_usable(workdir: str | os.PathLike) -> None:
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
-    problem = ("Not a directory" if not existing.is_dir() else
-               "Permission denied" if not os.access(existing, os.W_OK | os.X_OK) else None)
+    problem = (
+        "Not a directory"
+        if not existing.is_dir()
+        else "Permission denied"
+        if not os.access(existing, os.W_OK | os.X_OK)
+        else None
+    )
     if problem:
         where = f": {existing}" if existing != path else ""
         raise WorkdirError(f"workdir {path} cannot be created or written ({problem}{where}): choose another --workdir")
@@ -107,16 +129,19 @@ def lock_workdir(workdir: str | os.PathLike, clean: bool = True) -> Iterator[Pat
     try:
         fd = os.open(path / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as e:
-        raise WorkdirError(f"workdir {path} is not writable ({e.strerror}: {path / LOCK}): "
-                           "choose another --workdir") from None
+        raise WorkdirError(
+            f"workdir {path} is not writable ({e.strerror}: {path / LOCK}): choose another --workdir"
+        ) from None
     try:
         if fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-                raise WorkdirBusy(f"workdir {path} is in use by another run (pid {holder}): wait for it to end, "
-                                  "or choose another --workdir") from None
+                raise WorkdirBusy(
+                    f"workdir {path} is in use by another run (pid {holder}): wait for it to end, "
+                    "or choose another --workdir"
+                ) from None
             except OSError:  # a filesystem without locks (some network mounts): carry on unprotected
                 pass
         if clean:
@@ -130,34 +155,43 @@ def lock_workdir(workdir: str | os.PathLike, clean: bool = True) -> Iterator[Pat
 
 
 class StopFlag:
-    """Set by the first Ctrl-C; true once set."""
+    """Set by the first stopping signal (SIGINT or SIGTERM): true once set; ``signum`` says which."""
 
     def __init__(self) -> None:
-        self.set = False
+        self.signum: int | None = None
 
     def __bool__(self) -> bool:
-        return self.set
+        return self.signum is not None
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def sigint_stops(enabled: bool = True) -> Iterator[StopFlag]:
-    """While inside, the first SIGINT (Ctrl-C) only sets the flag, for the loop to stop cleanly at the next step;
-    a second one raises ``KeyboardInterrupt`` at once. No-op outside the main thread, or when SIGINT is ignored."""
+def signals_stop(enabled: bool = True) -> Iterator[StopFlag]:
+    """While inside, SIGINT (Ctrl-C) and SIGTERM (``kill``, a job scheduler's pre-emption) only set the flag, for the
+    loop to stop cleanly after the current step and save it; further signals are ignored, so that nothing interrupts
+    that save. No-op outside the main thread; a signal whose handler is SIG_IGN (a background job's SIGINT) stays
+    ignored. The previous handlers are put back on leaving."""
     flag = StopFlag()
-    previous = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
-    if not enabled or previous is None or previous == signal.SIG_IGN:
+    if not enabled or threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
     def handler(signum, frame):
-        flag.set = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if flag.signum is None:
+            flag.signum = signum
 
-    signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for s, old in previous.items():
+        if old is not None and old != signal.SIG_IGN:
+            signal.signal(s, handler)
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, old in previous.items():
+            if old is not None and old != signal.SIG_IGN:
+                signal.signal(s, old)
 
 
 _scopes = threading.local()

@@ -1,0 +1,62 @@
+"""``jaxnets-rl`` (also ``python -m jaxnets.cli.rl``): train a reinforcement-learning agent on a JAX environment,
+every seed at once under ``vmap``, into a workdir that resumes itself::
+
+    jaxnets-rl --agent ppo --env cartpole --seeds 0 1 2 3 --workdir runs/ppo-cartpole
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from jaxnets.cli._common import check_platforms, fail, invocation, model_arg, one_line, prog_name, to_flags
+
+COMMAND = ("jaxnets.cli.rl", "jaxnets-rl", "jaxnets-rl")  # module, console script, fallback
+PARAMS = ("agent", "env", "total_steps", "seeds", "workdir")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train, then print the greedy evaluation return of each seed as JSON. Errors (bad flags, an unknown agent or
+    environment, a bad option): one line on stderr, exit status 2; Ctrl-C exits 130 (the last chunk's checkpoint
+    is kept: run the same command again to continue)."""
+    prog = prog_name(invocation(*COMMAND))
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description="Train a jaxnets.rl agent; metrics.jsonl and checkpoint.npz "
+        "go to --workdir, and running the same command again resumes there.",
+    )
+    p.add_argument("--agent", default="ppo", help="ppo, dqn, double_dqn or reinforce (default ppo)")
+    p.add_argument("--env", default="cartpole", help="cartpole or mountain_car (default cartpole)")
+    p.add_argument("--total-steps", type=int, help="environment steps per seed (default: the agent's)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds, trained together under vmap (default 0)")
+    p.add_argument("--workdir", help="folder for metrics.jsonl and checkpoint.npz (default runs/rl-AGENT-ENV)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        type=model_arg,
+        help="an agent option, e.g. --option lr=1e-3 --option huber_delta=null (repeatable)",
+    )
+    args = p.parse_args(argv)
+    from jaxnets import rl
+
+    options = dict(args.option)
+    if args.total_steps is not None:
+        options["total_steps"] = args.total_steps
+    try:
+        check_platforms()
+        agent = rl.make_agent(args.agent, args.env, **options)
+        result = rl.run(agent, args.workdir or f"runs/rl-{args.agent}-{args.env}", seeds=args.seeds)
+    except (ValueError, TypeError) as e:
+        return fail(prog, to_flags(one_line(e), PARAMS))
+    except KeyboardInterrupt:
+        print("interrupted; the last checkpoint is intact: run the same command to continue", file=sys.stderr)
+        return 130
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

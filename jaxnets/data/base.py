@@ -1,0 +1,50 @@
+"""What every data module shares and nothing of them imports: the ``Dataset`` container, the catalogue of names, the
+error for data that cannot be had, and the manual-dir variable."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MANUAL_DIR_ENV = "JAXNETS_MANUAL_DIR"
+
+EMBEDDED = {
+    "xor": "the four XOR points (train = test), 2 classes; embedded",
+    "spirals": "two interleaved 2D spirals, 512 train + 512 test points, 2 classes; embedded",
+}
+TFDS = {
+    "mnist": "handwritten digits, 28x28x1, 60k train / 10k test, 10 classes",
+    "fashion_mnist": "Zalando clothing, 28x28x1, 60k / 10k, 10 classes",
+    "kmnist": "Kuzushiji (cursive Japanese), 28x28x1, 60k / 10k, 10 classes",
+    "emnist/digits": "EMNIST digits, 28x28x1, 240k / 40k, 10 classes",
+    "emnist/balanced": "EMNIST balanced letters and digits, 28x28x1, 112,800 / 18,800, 47 classes",
+    "emnist/letters": "EMNIST letters, 28x28x1, 88,800 / 14,800, 37 label values",
+    "cifar10": "tiny natural images, 32x32x3, 50k / 10k, 10 classes",
+    "cifar100": "tiny natural images, 32x32x3, 50k / 10k, 100 classes",
+    "svhn_cropped": "street-view house numbers, 32x32x3, 73,257 / 26,032, 10 classes (needs jaxnets[tfds])",
+}
+TEXT = {"text:PATH": "the characters of any UTF-8 text file, windows of 64 -> next character (char_lstm)"}
+DATASETS = {**EMBEDDED, **TFDS, **TEXT}  # name -> description (other TFDS image-classification names work too)
+
+
+class DataUnavailable(RuntimeError):
+    """The dataset cannot be read: neither in the manual dir nor downloadable, a source file is not the registered
+    one, or it needs TensorFlow, which is not installed."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test examples as numpy arrays (float32 inputs, int32 labels) and the number of classes."""
+
+    name: str
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Per-example input shape."""
+        return tuple(self.train_x.shape[1:])

@@ -1,0 +1,260 @@
+"""Plots and image grids, the one home of drawing: metric curves, rows of images, an autoencoder's reconstructions
+and samples. matplotlib is imported on first use, with the non-interactive Agg backend."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnets import models
+from jaxnets.nn import PyTree
+
+RECONSTRUCTIONS = "reconstructions.png"
+SAMPLES = "samples.png"
+
+__all__ = ["RECONSTRUCTIONS", "SAMPLES", "plot_curves", "save_image_rows", "save_reconstructions", "write_images"]
+__all__ += ["plot_conditional_density", "plot_embedding", "plot_reliability", "plot_uncertainty_bands"]
+
+
+def _pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend (files only: no window, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike) -> None:
+    """Plot each metric (loss first, then accuracy, ...) for train and test against epoch into a PNG (Agg)."""
+    plt = _pyplot()
+    epochs = [r["epoch"] for r in records]
+    names = list(dict.fromkeys(k.removeprefix("train_") for k in records[0] if k.startswith("train_")))
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        scale = 100 if name == "accuracy" else 1
+        for split in ("train", "test"):
+            if f"{split}_{name}" in records[0]:
+                ax.plot(epochs, [scale * r[f"{split}_{name}"] for r in records], "o-", label=split)
+        ax.set(xlabel="epoch", ylabel=name + (" (%)" if scale == 100 else ""), title=name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _grid(images: np.ndarray) -> np.ndarray:
+    """(n, h, w[, c]) -> (h, n*w[, c]) one row with a 1-pixel gap."""
+    images = np.asarray(images, np.float32)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    if images.ndim == 2:  # flat vectors: square them if possible
+        side = math.isqrt(images.shape[1])
+        if side * side != images.shape[1]:
+            raise ValueError(f"cannot show vectors of length {images.shape[1]} as square images")
+        images = images.reshape(-1, side, side)
+    pad = [(0, 0), (0, 0), (0, 1)] + [(0, 0)] * (images.ndim - 3)
+    row = np.concatenate(list(np.pad(images, pad, constant_values=1.0)), axis=1)
+    return row[:, :-1]
+
+
+def save_image_rows(
+    path: str | os.PathLike, rows: Sequence[np.ndarray], labels: Sequence[str], title: str | None = None
+) -> Path:
+    """Save rows of images (each (n, h, w[, c]) in [0, 1]) one above the other, labelled on the left, as a PNG."""
+    plt = _pyplot()
+    grids = [np.clip(_grid(r), 0.0, 1.0) for r in rows]
+    h, w = grids[0].shape[:2]
+    fig, axes = plt.subplots(len(grids), 1, figsize=(max(4.0, w / 28), 0.35 + len(grids) * h / 28), squeeze=False)
+    for ax, grid, label in zip(axes[:, 0], grids, labels, strict=True):
+        ax.imshow(grid, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def save_reconstructions(
+    path: str | os.PathLike,
+    originals: jax.Array,
+    reconstructions: jax.Array,
+    inputs: jax.Array | None = None,
+    title: str | None = None,
+) -> Path:
+    """Save originals above their reconstructions (and, for a denoising model, the corrupted ``inputs`` between
+    them) as a PNG grid; images in [0, 1], shape (n, h, w[, c]) or (n, h*w)."""
+    rows, labels = [np.asarray(originals)], ["original"]
+    if inputs is not None:
+        rows.append(np.asarray(inputs))
+        labels.append("input")
+    rows.append(np.asarray(reconstructions))
+    labels.append("reconstruction")
+    return save_image_rows(path, rows, labels, title)
+
+
+def write_images(
+    model: models.Model,
+    params: PyTree,
+    state: PyTree,
+    x: np.ndarray,
+    workdir: str | os.PathLike | None,
+    n: int = 12,
+    seed: int = 0,
+) -> list[Path]:
+    """After training a model that reconstructs its input (``reconstructs(model)``), write ``reconstructions.png`` of
+    the first ``n`` examples of ``x`` (for a denoising model also the corrupted inputs, and their reconstruction)
+    and, for a VAE, ``samples.png`` drawn from the prior; other models (or no ``workdir``) get nothing. Returns the
+    paths written."""
+    if not models.reconstructs(model) or workdir is None:
+        return []
+    images = jnp.asarray(x[:n])
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    corruption = _corruption_of(model)
+    if corruption is not None:
+        noisy = jnp.clip(models.corrupt(images, jax.random.PRNGKey(seed), *corruption), 0.0, 1.0)
+        paths.append(
+            save_reconstructions(
+                workdir / RECONSTRUCTIONS,
+                images,
+                models.reconstruct(model, params, state, noisy),
+                inputs=noisy,
+                title=f"{model.name}: {corruption[0]} {corruption[1]}",
+            )
+        )
+    else:
+        paths.append(
+            save_reconstructions(
+                workdir / RECONSTRUCTIONS, images, models.reconstruct(model, params, state, images), title=model.name
+            )
+        )
+    if isinstance(model.objective, models.ELBO):
+        samples = np.asarray(models.vae_sample(model, params, state, jax.random.PRNGKey(seed), 2 * n))
+        paths.append(
+            save_image_rows(
+                workdir / SAMPLES, [samples[:n], samples[n:]], ["", ""], title="vae: samples from the prior"
+            )
+        )
+    return paths
+
+
+def _corruption_of(model: models.Model) -> tuple[str, float] | None:
+    """(kind, level) of a denoising autoencoder's corruption; None for other models."""
+    objective = model.objective
+    if isinstance(objective, models.Reconstruction) and objective.corruption is not None:
+        return objective.corruption, objective.level
+    return None
+
+
+# --- densities, uncertainty and embeddings (issue 20) -------------------------------------------------------------
+
+
+def plot_conditional_density(
+    path: str | os.PathLike,
+    x: np.ndarray,
+    y: np.ndarray,
+    grid_x: np.ndarray,
+    grid_y: np.ndarray,
+    density: np.ndarray,
+    fits: dict[str, np.ndarray] | None = None,
+    title: str = "",
+) -> Path:
+    """A predicted conditional density p(y | x) (len(grid_x), len(grid_y)) as an image under the data points, each
+    column scaled to its maximum (so that every x shows its modes), with point predictions ``fits`` {label: y at
+    grid_x} (e.g. a least-squares fit) drawn as lines."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 5))
+    density = np.asarray(density)
+    ax.pcolormesh(grid_x, grid_y, (density / density.max(axis=1, keepdims=True)).T, cmap="Blues", shading="auto")
+    ax.scatter(np.ravel(x), np.ravel(y), s=3, c="k", alpha=0.4, label="data")
+    for label, fit in (fits or {}).items():
+        ax.plot(grid_x, np.ravel(fit), lw=2, label=label)
+    ax.set(xlabel="x", ylabel="y", title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_uncertainty_bands(
+    path: str | os.PathLike,
+    x: np.ndarray,
+    y: np.ndarray,
+    grid: np.ndarray,
+    panels: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]],
+) -> Path:
+    """One panel per method {title: (mean, aleatoric variance, epistemic variance) on ``grid``}: the mean, a band of
+    +-2 sd of the aleatoric part and, outside it, of the total; training data as points."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False, sharey=True)
+    g = np.ravel(grid)
+    for ax, (title, (mean, aleatoric, epistemic)) in zip(axes[0], panels.items(), strict=True):
+        mean, total = np.ravel(mean), np.sqrt(np.ravel(aleatoric) + np.ravel(epistemic))
+        ax.fill_between(g, mean - 2 * total, mean + 2 * total, color="tab:orange", alpha=0.3, label="total (+-2 sd)")
+        sd = np.sqrt(np.ravel(aleatoric))
+        ax.fill_between(g, mean - 2 * sd, mean + 2 * sd, color="tab:blue", alpha=0.3, label="aleatoric (+-2 sd)")
+        ax.scatter(np.ravel(x), np.ravel(y), s=3, c="k", alpha=0.5)
+        ax.plot(g, mean, c="k", lw=1)
+        span = np.ptp(np.ravel(y))
+        ax.set(title=title, xlabel="x", ylim=(np.min(y) - span, np.max(y) + span))
+    axes[0][0].legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_reliability(path: str | os.PathLike, diagrams: dict[str, dict[str, np.ndarray]]) -> Path:
+    """Reliability diagrams {title: ``uncertainty.reliability(...)`` output (with an optional 'ece')}: accuracy per
+    confidence bin against the diagonal of perfect calibration."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(diagrams), figsize=(4 * len(diagrams), 4), squeeze=False)
+    for ax, (title, r) in zip(axes[0], diagrams.items(), strict=True):
+        edges = r["edges"]
+        centres, width = (edges[:-1] + edges[1:]) / 2, edges[1] - edges[0]
+        ax.bar(centres, np.nan_to_num(r["accuracy"]), width=width, edgecolor="k", label="accuracy")
+        ax.bar(
+            centres,
+            np.nan_to_num(r["confidence"] - r["accuracy"]),
+            bottom=np.nan_to_num(r["accuracy"]),
+            width=width,
+            color="tab:red",
+            alpha=0.3,
+            label="gap",
+        )
+        ax.plot([0, 1], [0, 1], "k--", lw=1)
+        ece = f" (ECE {100 * r['ece']:.2f}%)" if "ece" in r else ""
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy", title=title + ece)
+    axes[0][0].legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_embedding(path: str | os.PathLike, embeddings: np.ndarray, labels: np.ndarray, title: str = "") -> Path:
+    """A 2-D embedding (n, 2) as points coloured by label."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 5))
+    e = np.asarray(embeddings)
+    points = ax.scatter(e[:, 0], e[:, 1], c=np.asarray(labels), cmap="tab10", s=2)
+    fig.colorbar(points, ax=ax)
+    ax.set(title=title)
+    return _save(fig, path)
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path
