@@ -23,6 +23,7 @@ def test_bad_names_and_options_are_one_line_errors(argv, said, capsys, tmp_path)
     assert said in err and len(err.splitlines()) == 1, err
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_a_tiny_reinforce_run_writes_metrics_and_resumes(capsys, tmp_path):
     argv = [

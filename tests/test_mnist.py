@@ -14,6 +14,7 @@ from jaxnets import data
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.long,
     pytest.mark.skipif(
         not MNIST_DIR.is_dir(),
         reason=f"the MNIST files are not in {MNIST_DIR} (../shared/data/mnist);"

@@ -42,7 +42,10 @@ def _needs_mnist(nb) -> bool:
 
 def _run_params() -> list:
     """The notebooks to execute; those that train on real MNIST are 'slow', like the other real-MNIST tests."""
-    return [pytest.param(p, id=p.stem, marks=[pytest.mark.slow] if _needs_mnist(_read(p)) else []) for p in NOTEBOOKS]
+    return [
+        pytest.param(p, id=p.stem, marks=[pytest.mark.slow, pytest.mark.long] if _needs_mnist(_read(p)) else [])
+        for p in NOTEBOOKS
+    ]
 
 
 @pytest.fixture(scope="session")

@@ -128,6 +128,7 @@ def _first_last(metrics, n=5):
     return np.nanmean(r[:n]), np.nanmean(r[-n:])
 
 
+@pytest.mark.long
 @pytest.mark.slow  # compiles a whole training run: ~10-20 s each on a quiet 2-core CPU
 @pytest.mark.parametrize(
     "make",
@@ -156,6 +157,7 @@ def test_short_training_raises_the_return(make):
     assert last > 1.5 * first, (first, last)
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_seeds_under_vmap_match_single_runs_and_resume_is_bitwise(tmp_path):
     agent = rl.ppo(rl.cartpole(), total_steps=2048, num_envs=4, num_steps=64, epochs=2, minibatches=2)
@@ -178,6 +180,7 @@ def test_seeds_under_vmap_match_single_runs_and_resume_is_bitwise(tmp_path):
     )
 
 
+@pytest.mark.long
 @pytest.mark.slow
 def test_run_writes_metrics_and_resumes(tmp_path):
     agent = rl.make_agent("ppo", "cartpole", total_steps=1024, num_envs=4, num_steps=64, epochs=1, minibatches=1)
