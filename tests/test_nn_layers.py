@@ -198,3 +198,42 @@ def test_bad_groups_and_channels():
     _one_line_value_error(lambda: nn.conv2d(4, 3, connections=table).init(KEY, (6, 6, 2)), "3 rows for 2 input")
     for bad in (lambda: nn.conv_output_size(5, 3, s=0), lambda: nn.conv_output_size(5, 3, p=-1)):
         _one_line_value_error(bad, "stride s >= 1")
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (4, 64), (64, 2), (3, 3, 8, 16)])
+def test_orthogonal_draws_jaxs_orthogonal_matrices(shape):
+    key = jax.random.key(3)
+    w = nn.initializers.orthogonal(1.5)(key, shape)
+    np.testing.assert_array_equal(w, jax.nn.initializers.orthogonal(1.5)(key, shape))  # QR of the same Gaussian draw
+    m = np.asarray(w).reshape(-1, shape[-1]) / 1.5
+    small = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
+    np.testing.assert_allclose(small, np.eye(len(small)), atol=1e-5)
+
+
+def _eqns(jaxpr):
+    """Every equation of a jaxpr and of the jaxprs inside it (scan, cond, jit and custom_vmap bodies)."""
+    for eqn in jaxpr.eqns:
+        yield eqn
+        for v in eqn.params.values():
+            for sub in v if isinstance(v, tuple | list) else (v,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    yield from _eqns(inner)
+
+
+@pytest.mark.parametrize("orthogonal", [nn.initializers.orthogonal, jax.nn.initializers.orthogonal])
+def test_orthogonal_under_vmap_runs_no_batched_qr(orthogonal):
+    # jaxlib 0.10.2's batched CPU QR blocks a worker of XLA's thread pool on tasks queued to that same pool: PPO's
+    # init vmapped over seeds (README, notebook 08) hung CI twice for 600 s, and `jit(vmap(lambda z: qr(z)[0]))` over
+    # 4 pairs of 64x64 matrices, run 200 times, hung 8 times in 8 (2026-12-02). Ours QRs one matrix at a time.
+    init = lambda k: [orthogonal()(jax.random.fold_in(k, i), (64, 64)) for i in range(2)]  # noqa: E731
+    keys = jax.random.split(KEY, 4)
+    qrs = [e for e in _eqns(jax.make_jaxpr(jax.vmap(init))(keys).jaxpr) if e.primitive.name == "qr"]
+    batched = [e.invars[0].aval.shape for e in qrs if e.invars[0].aval.ndim > 2]
+    if orthogonal is jax.nn.initializers.orthogonal:
+        assert batched, "jax's own initialiser no longer batches its QR: the workaround may be dropped"
+        return
+    assert qrs and not batched
+    both = jax.jit(jax.vmap(init))(keys)
+    for i, k in enumerate(keys):
+        jax.tree.map(lambda a, b, i=i: np.testing.assert_array_equal(a[i], b), both, init(k))

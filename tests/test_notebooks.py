@@ -122,7 +122,7 @@ def test_notebook_runs_and_plots(path: Path, tmp_path: Path, request, record_pro
         "TFDS_DATA_DIR": str(tfds_dir),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
     }
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     start = time.perf_counter()
     client.execute(env=env)  # raises CellExecutionError, with the cell and its traceback, if any cell fails
     record_property("seconds", round(time.perf_counter() - start, 1))

@@ -17,7 +17,7 @@ def test_python_examples_run(tmp_path: Path):
     for i, block in enumerate(blocks):
         script = tmp_path / f"example{i}.py"
         script.write_text(block)
-        proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, f"README example {i} failed:\n{block}\n{proc.stderr[-2000:]}"
 
 

@@ -92,7 +92,7 @@ def rnn_cell(
     """
     act = get_activation(activation)
     wx_init = wx_init or inits.lecun_normal()
-    wh_init = wh_init or jax.nn.initializers.orthogonal()
+    wh_init = wh_init or inits.orthogonal()
 
     def init(key, in_features, hidden):
         return _gate(key, in_features, hidden, wx_init, wh_init)
@@ -119,7 +119,7 @@ def lstm_cell(
     at 0), PyTorch's ``nn.LSTM`` too (gate order i, f, g, o, two biases).
     """
     wx_init = wx_init or inits.lecun_normal()
-    wh_init = wh_init or jax.nn.initializers.orthogonal()
+    wh_init = wh_init or inits.orthogonal()
 
     def init(key, in_features, hidden):
         keys = jax.random.split(key, 4)
@@ -159,7 +159,7 @@ def gru_cell(
     ``GRUCell`` this equals) lets all three hidden products be one matrix product per step; the paper's form needs two.
     """
     wx_init = wx_init or inits.lecun_normal()
-    wh_init = wh_init or jax.nn.initializers.orthogonal()
+    wh_init = wh_init or inits.orthogonal()
 
     def init(key, in_features, hidden):
         keys = jax.random.split(key, 3)

@@ -9,7 +9,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.nn import initializers
 
 from jaxnets import nn
 from jaxnets.rl.envs import Env, EnvState
@@ -23,10 +22,10 @@ def mlp(hidden: Sequence[int], out: int, activation: str = "tanh", out_scale: fl
     layers = []
     for i, h in enumerate(hidden):
         layers += [
-            nn.dense(h, w_init=initializers.orthogonal(math.sqrt(2)), name=f"dense{i}"),
+            nn.dense(h, w_init=nn.initializers.orthogonal(math.sqrt(2)), name=f"dense{i}"),
             nn.activation(activation),
         ]
-    layers.append(nn.dense(out, w_init=initializers.orthogonal(out_scale), name="out"))
+    layers.append(nn.dense(out, w_init=nn.initializers.orthogonal(out_scale), name="out"))
     return nn.serial(*layers)
 
 
