@@ -34,14 +34,16 @@ def _pyplot() -> Any:
 
 
 def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike) -> None:
-    """Plot each metric (loss first, then accuracy, ...) for train and test against epoch into a PNG (Agg)."""
+    """Plot each metric (loss first, then accuracy, ...) for train, validation and test against epoch into a PNG
+    (Agg); a run's ``final`` record (the kept parameters' test metrics) is not an epoch and is left out."""
     plt = _pyplot()
+    records = [r for r in records if not r.get("final")]
     epochs = [r["epoch"] for r in records]
     names = list(dict.fromkeys(k.removeprefix("train_") for k in records[0] if k.startswith("train_")))
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         scale = 100 if name == "accuracy" else 1
-        for split in ("train", "test"):
+        for split in ("train", "val", "test"):
             if f"{split}_{name}" in records[0]:
                 ax.plot(epochs, [scale * r[f"{split}_{name}"] for r in records], "o-", label=split)
         ax.set(xlabel="epoch", ylabel=name + (" (%)" if scale == 100 else ""), title=name)

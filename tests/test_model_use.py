@@ -121,7 +121,7 @@ def test_evaluate_reproduces_the_last_epochs_test_metrics_exactly(spirals_run, c
     assert code == 0, err
     last = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()][-1]
     assert json.loads(out) == {k: v for k, v in last.items() if k.startswith("test_")}
-    assert "equal to the run's last epoch" in err
+    assert "equal to the run's last recorded test metrics" in err
 
 
 def test_predict_prints_top_classes_of_npy_files(spirals_run, cli, tmp_path):

@@ -5,6 +5,9 @@ runs whose returns rise, and runs that resume bit for bit."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
 
 import jax
 import jax.numpy as jnp
@@ -13,6 +16,8 @@ import pytest
 
 from jaxnets import rl
 from jaxnets.rl import tabular
+from jaxnets.train import CheckpointError, safety
+from jaxnets.train import metrics as mw
 
 
 def test_discounted_returns_by_hand():
@@ -169,8 +174,8 @@ def test_seeds_under_vmap_match_single_runs_and_resume_is_bitwise(tmp_path):
     chunk = jax.jit(jax.vmap(lambda r: rl.train(agent, None, agent.num_updates // 2, runner=r)))
     first, _ = chunk(jax.vmap(agent.init)(keys))
     straight, m_straight = chunk(first)
-    rl.save_runner(tmp_path / "ckpt.npz", first)
-    resumed, m_resumed = chunk(rl.load_runner(tmp_path / "ckpt.npz", first))
+    rl.save_runner(tmp_path / "ckpt.msgpack", first, {})
+    resumed, m_resumed = chunk(rl.load_runner(tmp_path / "ckpt.msgpack", first)[0])
     for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed), strict=True):
         a, b = (jax.random.key_data(x) if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else x for x in (a, b))
         np.testing.assert_array_equal(a, b)
@@ -191,6 +196,71 @@ def test_run_writes_metrics_and_resumes(tmp_path):
     assert rows[-1]["env_steps"] == 1024 and "policy_loss" in rows[-1]
     again = rl.run(agent, tmp_path, seeds=(0, 1), log_every=2, eval_episodes=4)  # finished: resumes to the end
     assert again == out and len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+# A run of seconds: 2 seeds x 12 updates of a tiny DQN (replay buffer, target network and keys all in the state),
+# checkpointed every 4 updates.
+TINY = {"seeds": (0, 1), "log_every": 4, "eval_episodes": 2}
+CHECKPOINT, METRICS = "checkpoint.msgpack", "metrics.jsonl"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny agent, and the workdir and result of its uninterrupted run."""
+    agent = rl.make_agent(
+        "dqn", "cartpole", total_steps=24, num_envs=2, buffer_size=8, batch_size=4, learning_starts=4, hidden=(8,)
+    )
+    workdir = tmp_path_factory.mktemp("straight")
+    return agent, workdir, rl.run(agent, workdir, **TINY)
+
+
+class Killed(BaseException):
+    """A kill -9 between two writes, as far as the run can tell."""
+
+
+@pytest.mark.parametrize("how", ["killed_between_writes", "sigint"])
+def test_a_stopped_run_resumes_to_the_uninterrupted_runs_state_and_metrics(how, tiny_run, tmp_path, monkeypatch):
+    agent, straight, result = tiny_run
+    writes, original = [], mw.append_metrics
+
+    def append(path, record):  # the 4th line: the 2nd chunk's checkpoint is saved, one of its lines is not
+        writes.append(record)
+        if how == "killed_between_writes" and len(writes) == 4:
+            raise Killed
+        if how == "sigint" and len(writes) == 1:
+            os.kill(os.getpid(), signal.SIGINT)  # a Ctrl-C during the first chunk's writes: stop after it
+        original(path, record)
+
+    monkeypatch.setattr(mw, "append_metrics", append)
+    if how == "sigint":
+        with pytest.raises(safety.TrainingInterrupted, match="after update 4 of 12") as stopped:
+            rl.run(agent, tmp_path, **TINY)
+        assert stopped.value.exit_code == 130 and stopped.value.saved == tmp_path / CHECKPOINT
+        assert len((tmp_path / METRICS).read_text().splitlines()) == 2
+    else:
+        with pytest.raises(Killed):
+            rl.run(agent, tmp_path, **TINY)
+        assert len((tmp_path / METRICS).read_text().splitlines()) == 3  # one line short of the checkpoint's 4
+    monkeypatch.undo()
+    assert rl.run(agent, tmp_path, **TINY) == result
+    assert (tmp_path / METRICS).read_text() == (straight / METRICS).read_text()
+    # the same runner (parameters, optimiser, envs, replay buffer, keys) bit for bit, and the same records
+    assert (tmp_path / CHECKPOINT).read_bytes() == (straight / CHECKPOINT).read_bytes()
+    assert len((tmp_path / METRICS).read_text().splitlines()) == 6  # 3 chunks x 2 seeds
+
+
+def test_a_busy_workdir_a_corrupt_checkpoint_and_another_config_are_refused(tiny_run, tmp_path):
+    agent, straight, _ = tiny_run
+    with safety.lock_workdir(tmp_path), pytest.raises(safety.WorkdirBusy, match=f"pid {os.getpid()}"):
+        rl.run(agent, tmp_path, **TINY)
+    shutil.copytree(straight, tmp_path / "other")
+    with pytest.raises(CheckpointError, match=r"another config \(seeds=\[0, 1\] there but \[0\] here\)"):
+        rl.run(agent, tmp_path / "other", **{**TINY, "seeds": (0,)})
+    data = bytearray((tmp_path / "other" / CHECKPOINT).read_bytes())
+    data[len(data) // 2] ^= 1
+    (tmp_path / "other" / CHECKPOINT).write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=f"checkpoint {tmp_path / 'other' / CHECKPOINT} is corrupt"):
+        rl.run(agent, tmp_path / "other", **TINY)
 
 
 def test_bad_configuration_is_named():

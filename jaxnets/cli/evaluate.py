@@ -1,6 +1,7 @@
 """``jaxnets-evaluate --workdir W [--dataset NAME]`` (also ``python -m jaxnets.cli.evaluate``): the test metrics of
 a trained run's model (``jaxnets.load``) on its dataset's test set, prepared with the run's recorded statistics and
-evaluated as training evaluates each epoch, so they equal the run's last epoch's test metrics."""
+evaluated as training evaluates each epoch, so they equal the run's last recorded test metrics (its last epoch's,
+or with a validation split the final record's, of the kept parameters)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def parser(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=prog,
         description="Print the test metrics of the model trained in a workdir "
-        "(jaxnets-train) and whether they equal those of the run's last epoch "
+        "(jaxnets-train) and whether they equal the run's last recorded ones "
         "(metrics.jsonl).",
     )
     p.add_argument("--workdir", required=True, metavar="DIR", help="the run's folder")
@@ -36,7 +37,7 @@ def parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _last_test(workdir: str) -> dict[str, float] | None:
-    """The test metrics of the last epoch in the run's metrics.jsonl (None if there are none)."""
+    """The last test metrics in the run's metrics.jsonl (None if there are none)."""
     from jaxnets.train import METRICS, read_metrics
 
     records = [r for r in read_metrics(Path(workdir) / METRICS) if any(k.startswith("test_") for k in r)]
@@ -45,7 +46,7 @@ def _last_test(workdir: str) -> dict[str, float] | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the metrics; exit status 2 for a bad workdir or dataset (one line on stderr), 1 if the run's own test
-    set gives other metrics than its last epoch recorded."""
+    set gives other metrics than it last recorded."""
     prog = prog_name(invocation(*COMMAND))
     args = parser(prog).parse_args(argv)
     from jaxnets.data import DataUnavailable
@@ -66,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     if last is None:
         return 0
     if last == metrics:
-        print(f"equal to the run's last epoch ({args.workdir}/metrics.jsonl)", file=sys.stderr)
+        print(f"equal to the run's last recorded test metrics ({args.workdir}/metrics.jsonl)", file=sys.stderr)
         return 0
-    print(f"differ from the run's last epoch: {json.dumps(last)}", file=sys.stderr)
+    print(f"differ from the run's last recorded test metrics: {json.dumps(last)}", file=sys.stderr)
     return 1
 
 

@@ -92,13 +92,17 @@ class Preprocessing:
         return cls(**fields)
 
 
-def preprocessing(raw: Dataset, input_shape: tuple[int, ...], normalisation: str) -> Preprocessing:
-    """The ``Preprocessing`` that ``prepare`` applies (its statistics from the raw training examples)."""
+def preprocessing(
+    raw: Dataset, input_shape: tuple[int, ...], normalisation: str, rows: np.ndarray | None = None
+) -> Preprocessing:
+    """The ``Preprocessing`` that ``prepare`` applies (its statistics from the raw training examples, or from the
+    training ``rows`` given: those a validation hold-out leaves)."""
     scale = 255.0 if raw.train_x.dtype == np.uint8 else 1.0
     if normalisation == "standard":
-        axes = tuple(range(raw.train_x.ndim - 1))
-        mean = raw.train_x.mean(axes, dtype=np.float64) / scale
-        std = raw.train_x.std(axes, dtype=np.float64) / scale
+        x = raw.train_x if rows is None else raw.train_x[rows]
+        axes = tuple(range(x.ndim - 1))
+        mean = x.mean(axes, dtype=np.float64) / scale
+        std = x.std(axes, dtype=np.float64) / scale
         mean, std = tuple(map(float, mean)), tuple(float(s) if s > 0 else 1.0 for s in std)
     elif normalisation == "lenet1998":
         mean, std = 0.1 / 1.275, 1 / 1.275  # x/255 in [0, 1] -> [-0.1, 1.175]
@@ -107,11 +111,16 @@ def preprocessing(raw: Dataset, input_shape: tuple[int, ...], normalisation: str
     return Preprocessing(tuple(raw.input_shape), tuple(input_shape), scale, mean, std)
 
 
-def prepare(raw: Dataset, input_shape: tuple[int, ...] | None = None, normalisation: str = "standard") -> Dataset:
+def prepare(
+    raw: Dataset,
+    input_shape: tuple[int, ...] | None = None,
+    normalisation: str = "standard",
+    rows: np.ndarray | None = None,
+) -> Dataset:
     """Normalise a raw dataset and zero-pad its raw pixels to ``input_shape`` (before normalising, so the border is
-    background). 'standard': per-channel train mean 0 / std 1; 'lenet1998': LeCun et al.'s background -0.1,
-    foreground 1.175; 'unit': pixels / 255 in [0, 1] (autoencoders, RBMs); 'none': as stored (toy sets; images
-    are / 255 all the same)."""
+    background). 'standard': per-channel train mean 0 / std 1 (over the training ``rows`` given, else all);
+    'lenet1998': LeCun et al.'s background -0.1, foreground 1.175; 'unit': pixels / 255 in [0, 1] (autoencoders,
+    RBMs); 'none': as stored (toy sets; images are / 255 all the same)."""
     if normalisation not in NORMALISATIONS:
         raise ValueError(f"unknown normalisation {normalisation!r}; choose one of {NORMALISATIONS}")
     input_shape = tuple(input_shape or raw.input_shape)
@@ -120,7 +129,7 @@ def prepare(raw: Dataset, input_shape: tuple[int, ...] | None = None, normalisat
         if input_shape != raw.input_shape:
             raise ValueError(f"token sequences of shape {raw.input_shape} do not fit the input shape {input_shape}")
         return raw
-    norm = preprocessing(raw, input_shape, normalisation)
+    norm = preprocessing(raw, input_shape, normalisation, rows)
     return Dataset(
         raw.name,
         norm(raw.train_x),

@@ -19,6 +19,8 @@ Array = jax.Array
 def mlp(hidden: Sequence[int], out: int, activation: str = "tanh", out_scale: float = 1.0) -> nn.Layer:
     """A multilayer perceptron with orthogonal weights (gain sqrt(2) in hidden layers, ``out_scale`` at the output),
     as in the PPO paper's and baselines' networks."""
+    if isinstance(hidden, int) or not all(isinstance(h, int) and h > 0 for h in hidden):
+        raise ValueError(f"hidden must be a sequence of positive layer widths, e.g. [64, 64]; got {hidden!r}")
     layers = []
     for i, h in enumerate(hidden):
         layers += [

@@ -25,7 +25,7 @@ from jaxnets.train.config import (
     run,
     run_record,
 )
-from jaxnets.train.loop import FitResult, RunOptions, fit
+from jaxnets.train.loop import FitResult, RunOptions, fit, validation_split
 from jaxnets.train.metrics import CURVES, METRICS, append_metrics, plot_curves, read_metrics
 from jaxnets.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from jaxnets.train.parallel import Shardings, data_parallel
@@ -107,4 +107,5 @@ __all__ = [
     "save_checkpoint",
     "save_weights",
     "supervised",
+    "validation_split",
 ]

@@ -1,4 +1,5 @@
-"""Checkpoints: the TrainState and the run's config in one msgpack file, written atomically."""
+"""Checkpoints: a state pytree (a TrainState, an RL runner) and the run's config in one msgpack file, written
+atomically."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jax
 import numpy as np
 from flax import serialization
 
-from jaxnets.train.state import TrainState
+State = TypeVar("State")  # a pytree: the state restored has the structure of the template given
+
 
 CHECKPOINT = "checkpoint.msgpack"
 FORMAT = 2  # {'format', 'sha256', 'body': msgpack of {'config', 'state', 'extra'}}; format 1 was the bare body
@@ -24,7 +26,7 @@ class CheckpointError(RuntimeError):
 
 
 def save_checkpoint(
-    path: str | os.PathLike, state: TrainState, config: dict[str, Any], extra: dict[str, Any] | None = None
+    path: str | os.PathLike, state: Any, config: dict[str, Any], extra: dict[str, Any] | None = None
 ) -> None:
     """Write state + config (+ ``extra``, JSON-able: e.g. a part-done epoch's step metrics) to ``path`` atomically:
     temp file in the same folder, fsync, ``os.replace``, so a crash mid-write leaves the previous checkpoint intact.
@@ -99,7 +101,7 @@ def read_extra(path: str | os.PathLike) -> dict[str, Any]:
     return json.loads(_read(path).get("extra", "{}"))
 
 
-def load_checkpoint(path: str | os.PathLike, template: TrainState) -> tuple[TrainState, dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike, template: State) -> tuple[State, dict[str, Any]]:
     """Restore a checkpoint into the structure of ``template`` (a freshly initialised state); returns it and the
     saved config. Raises ``CheckpointError`` if the structures differ."""
     raw = _read(path)

@@ -27,7 +27,7 @@ from jaxnets import data, models
 from jaxnets._names import unknown
 from jaxnets.train import distributed
 from jaxnets.train._weights import WEIGHTS, model_record, save_weights
-from jaxnets.train.loop import FitResult, check_workdir, fit
+from jaxnets.train.loop import KEEP, FitResult, ParameterError, check_selection, check_workdir, fit, validation_split
 from jaxnets.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from jaxnets.train.parallel import data_parallel, is_main_process
 from jaxnets.train.safety import TrainingInterrupted
@@ -81,12 +81,7 @@ ACTIONS = ("resume", "overwrite")  # what to do with the workdir's checkpoint: n
 RESERVED = ("input_shape", "num_classes", "name")  # builder parameters that are not model options
 
 
-class ParameterError(ValueError):
-    """A bad value of the parameter named ``param``; the message starts with that name (the CLI swaps in its flag)."""
-
-    def __init__(self, param: str, message: str):
-        super().__init__(message)
-        self.param = param
+SELECTION = ("val_split", "keep", "patience")  # model selection: in a checkpoint's config only when used
 
 
 def _doc(default: Any, help: str, **cli: Any) -> Any:
@@ -119,7 +114,22 @@ class TrainConfig:
         "background -0.1, foreground 1.175; unit: [0, 1]; none: as stored)",
         choices=data.NORMALISATIONS,
     )
-    seed: int = _doc(0, "seed of everything random: init, shuffling, dropout")
+    seed: int = _doc(0, "seed of everything random: init, shuffling, dropout, the validation split")
+    val_split: float | None = _doc(
+        None,
+        "hold out this fraction of the training set (fixed by --seed) to validate each epoch; the test set is then "
+        "evaluated once, at the end, on the kept parameters",
+        metavar="FRACTION",
+    )
+    keep: str = _doc(
+        "last",
+        "which parameters the weights file keeps: the last epoch's or those of the lowest validation loss (needs "
+        "--val-split); the checkpoint stays the latest state",
+        choices=KEEP,
+    )
+    patience: int | None = _doc(
+        None, "stop after this many epochs without a lower validation loss (needs --val-split)", metavar="N"
+    )
     workdir: str | None = _doc(
         None,
         "folder for checkpoint.msgpack, metrics.jsonl, curves.png and config.json (default runs/MODEL-DATASET)",
@@ -169,6 +179,7 @@ class TrainConfig:
             value = filled[name]
             if not (isinstance(value, int | float) and math.isfinite(value) and ok(value)):
                 raise ParameterError(name, f"{name} must be a finite number {accepted}; got {value}")
+        check_selection(self.val_split, self.keep, self.patience)
         check_model_args(self.model, self.model_args)
         workdir = self.workdir or f"runs/{self.model}-{self.dataset.replace('/', '-').replace(':', '-')}"
         return dataclasses.replace(self, workdir=workdir, model_args=dict(self.model_args), **filled)
@@ -386,9 +397,10 @@ def run(
     device (``shard_params``: the large parameter and optimiser arrays split over them rather than replicated).
     ``WORKDIR/config.json`` records the run (``run_record``): written before training starts or, when resuming,
     once the resumed run ends or is interrupted (a resume refused for another config leaves the file as it was).
-    With each checkpoint, ``WORKDIR/weights.safetensors`` holds the parameters and state without the optimiser,
-    with the model record (also ``config.json``'s ``"model"``: the normalisation statistics, class names) for
-    ``jaxnets.load``."""
+    With each checkpoint, ``WORKDIR/weights.safetensors`` holds the parameters and state without the optimiser
+    (``keep="best"``: those of the lowest validation loss), with the model record (also ``config.json``'s
+    ``"model"``: the normalisation statistics, class names) for ``jaxnets.load``. ``val_split``, ``keep`` and
+    ``patience``: see ``fit``."""
     config = config.resolved()
     # (resolved() has filled in every setting: the check below tells the type checker)
     assert (
@@ -407,9 +419,11 @@ def run(
         check_workdir(config.workdir, config.resume, config.overwrite)
     raw = data.load_raw(config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir, progress=progress)
     model = build_for(config.model, raw, config.model_args)
-    ds = data.prepare(raw, model.input_shape, config.normalisation)
+    # Normalisation statistics from the examples trained on: a validation hold-out is left out of them.
+    rows = None if config.val_split is None else validation_split(len(raw.train_x), config.val_split, config.seed)[0]
+    ds = data.prepare(raw, model.input_shape, config.normalisation, rows)
     text = isinstance(raw, data.TextDataset)  # (token ids: used as they are)
-    pre = None if text else data.preprocessing(raw, model.input_shape, config.normalisation)
+    pre = None if text else data.preprocessing(raw, model.input_shape, config.normalisation, rows)
     names = None if text or config.dataset in data.EMBEDDED else data.label_names(config.dataset, config.data_dir)
     record = model_record(
         config.model,
@@ -447,6 +461,9 @@ def run(
     saved = {**dataclasses.asdict(config), **({"vocab": raw.vocab} if isinstance(raw, data.TextDataset) else {})}
     if not config.model_args:  # (checkpoints made before model options existed resume as they were)
         del saved["model_args"]
+    if config.val_split is None:  # (likewise before model selection)
+        for key in SELECTION:
+            del saved[key]
     # With several processes (jax.distributed) each keeps only its share of the examples, normalised above with the
     # whole training set's statistics; fit makes the global batches from the shares.
     train_x, train_y, test_x, test_y = distributed.shard((ds.train_x, ds.train_y, ds.test_x, ds.test_y))
@@ -472,6 +489,9 @@ def run(
             log=log,
             on_save=lambda state: save_weights(weights, state.params, state.model_state, record),
             shardings=data_parallel(shard_state=True) if shard_params else "auto",
+            val_split=config.val_split,
+            keep=config.keep,
+            patience=config.patience,
         )
     except TrainingInterrupted:
         if main and config.resume:
@@ -481,7 +501,8 @@ def run(
         write_record(config, record)
     # Models that reconstruct their input (autoencoders, the RBM) also show test reconstructions (VAE: samples).
     if main:  # (process 0 only, from a local copy of the state)
-        params, model_state = jax.device_get((result.state.params, result.state.model_state))
+        kept = result.best or result.state
+        params, model_state = jax.device_get((kept.params, kept.model_state))
         for path in write_images(model, params, model_state, ds.test_x, config.workdir):
             log(f"wrote {path}")
     return result

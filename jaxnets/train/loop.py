@@ -1,10 +1,12 @@
 """``fit``: train a model, or any training step (``step.TrainStep``), on in-memory arrays, with per-epoch evaluation,
-checkpoints, metrics, resume, Ctrl-C/SIGTERM and the non-finite guard. Built from parts: the argument checks
-(``_plan``), the restore (``rundir.RunDir``), the epochs of steps and their end (``_Training``)."""
+a validation hold-out with model selection and early stopping, checkpoints, metrics, resume, Ctrl-C/SIGTERM and the
+non-finite guard. Built from parts: the argument checks (``_plan``), the restore (``rundir.RunDir``), the epochs of
+steps and their end (``_Training``)."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import signal
 import time
@@ -28,9 +30,28 @@ from jaxnets.train.rundir import RESUMABLE, Record, RunDir, will_resume
 from jaxnets.train.state import TrainState, epoch_key
 from jaxnets.train.step import Batch, TrainStep, evaluate_state, indexed_train_step, supervised
 
-__all__ = ["RESUMABLE", "FitResult", "RunOptions", "check_workdir", "fit"]
+__all__ = [
+    "KEEP",
+    "RESUMABLE",
+    "FitResult",
+    "ParameterError",
+    "RunOptions",
+    "check_selection",
+    "check_workdir",
+    "fit",
+    "validation_split",
+]
 
 _shuffle = jax.jit(epoch_batches, static_argnums=(1, 2))  # (key, examples, batch) -> an epoch's batch indices
+KEEP = ("last", "best")  # which parameters a run keeps: the last epoch's, or the best validation loss's
+
+
+class ParameterError(ValueError):
+    """A bad value of the parameter named ``param``; the message starts with that name (the CLI swaps in its flag)."""
+
+    def __init__(self, param: str, message: str):
+        super().__init__(message)
+        self.param = param
 
 
 @dataclass(frozen=True)
@@ -51,10 +72,15 @@ class RunOptions:
 
 @dataclass
 class FitResult:
-    """The final training state and one metrics record per epoch trained (including resumed-from epochs)."""
+    """The final training state and one metrics record per epoch trained (including resumed-from epochs); with
+    ``keep="best"``, ``best``: the state (without its optimiser state) of the epoch of lowest validation loss; with a
+    validation split and test data, ``final``: the test metrics of the kept parameters (``test_*``, ``kept_epoch``),
+    evaluated once at the end."""
 
     state: TrainState
     history: list[dict[str, Any]] = field(default_factory=list)
+    best: TrainState | None = None
+    final: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,11 +90,16 @@ class _Plan:
     step: TrainStep
     data: Batch  # this process's training examples (x, y), on the host
     test: Batch | None
+    val: Batch | None  # this process's validation hold-out (val_split), on the host
     epochs: int
     batch_size: int  # the global batch
     steps: int  # per epoch
     shardings: Shardings | None
     eval_batch_size: int
+    val_split: float | None = None
+    keep: str = "last"
+    patience: int | None = None
+    val_digest: str | None = None  # the SHA-256 of the hold-out's indices (recorded in the config)
 
     @property
     def processes(self) -> int:
@@ -105,6 +136,9 @@ def fit(
     seed: int = 0,
     eval_batch_size: int = 1000,
     shardings: Shardings | Literal["auto"] | None = "auto",
+    val_split: float | None = None,
+    keep: str = "last",
+    patience: int | None = None,
     run: RunOptions | None = None,
     **run_options: Any,
 ) -> FitResult:
@@ -123,6 +157,14 @@ def fit(
     the metrics are means over the global batch. With several processes (``jax.distributed``), the arrays given are
     this process's shard of the data (``distributed.shard``): each process shuffles its own shard and supplies
     ``batch_size / processes`` examples of each global batch; only process 0 logs and writes to ``workdir``.
+
+    Model selection: ``val_split`` (a fraction in (0, 1)) holds out that share of the training examples
+    (``validation_split``: fixed by ``seed``, recorded in the config), scored each epoch (``val_*`` in the epoch's
+    record) instead of the test data, which is scored once at the end on the kept parameters (a ``final`` record of
+    ``test_*``). ``keep="best"`` keeps the parameters of the epoch of lowest validation loss (``FitResult.best``;
+    ``on_save`` gets them, and the workdir's ``best.msgpack``) while the checkpoint stays the latest state;
+    ``patience`` stops training after that many epochs without a lower validation loss. Both are recorded in the
+    checkpoint's records, so a resumed run stops and selects as the uninterrupted one.
 
     Safety: bad arguments (also class labels outside ``0..classes-1``) raise ``ValueError`` before anything is
     compiled. The workdir is locked for the run (``safety.WorkdirBusy`` for a second one). A step with a NaN or
@@ -144,13 +186,63 @@ def fit(
         eval_batch_size,
         shardings,
         log,
+        (val_split, keep, patience, seed),
     )
     state = plan.step.init(jax.random.PRNGKey(seed))
     config = _config(model_or_step, plan, state, seed, run.config)
     state, history, carried, rd = _restore(run, config, state, plan.steps, log)
+    best = _restore_best(plan, rd, state, history)
     stop = safety.hold(safety.signals_stop(enabled=plan.processes == 1))  # finish the step, save, stop
-    training = _Training(plan, rd, run.workdir is not None, stop, log, run.progress and is_main_process())
+    training = _Training(plan, rd, run.workdir is not None, stop, log, run.progress and is_main_process(), best)
     return training.run(state, history, carried)
+
+
+def check_selection(val_split: float | None, keep: str, patience: int | None) -> None:
+    """``ParameterError`` naming the parameter unless ``val_split`` is None or a fraction in (0, 1), ``keep`` one of
+    ``KEEP``, ``patience`` None or a whole number >= 1, and ``keep="best"`` and ``patience`` come with a
+    ``val_split`` (they select on the validation loss)."""
+    if val_split is not None and not (
+        isinstance(val_split, int | float | np.floating) and not isinstance(val_split, bool) and 0 < val_split < 1
+    ):
+        raise ParameterError("val_split", f"val_split must be a fraction in (0, 1); got {val_split!r}")
+    if keep not in KEEP:
+        raise ParameterError("keep", f"keep must be one of {', '.join(KEEP)}; got {keep!r}")
+    if patience is not None and not (
+        isinstance(patience, int | np.integer) and not isinstance(patience, bool) and patience >= 1
+    ):
+        raise ParameterError("patience", f"patience must be a whole number >= 1; got {patience!r}")
+    for name, given in (("keep", keep == "best"), ("patience", patience is not None)):
+        if given and val_split is None:
+            value = "best" if name == "keep" else patience
+            raise ParameterError(
+                name, f"{name} {value} selects on the validation loss: it needs `val_split` (e.g. 0.1)"
+            )
+
+
+def validation_split(examples: int, val_split: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of the training examples kept for training and of those held out for validation (the last
+    ``round(val_split * examples)`` of a permutation seeded by ``seed``), each sorted: disjoint, covering
+    ``0..examples-1``, the same for the same arguments."""
+    held = round(float(val_split) * examples)
+    order = np.random.default_rng(seed).permutation(examples)
+    return np.sort(order[: examples - held]), np.sort(order[examples - held :])
+
+
+def _hold_out(data: Batch, val_split: float, seed: int, batch_size: int) -> tuple[Batch, Batch, str]:
+    """The training examples without the validation hold-out, the hold-out, and the SHA-256 of its indices;
+    ``ParameterError`` when it would hold no example or leave fewer than a batch."""
+    n = _length(data)
+    kept, held = validation_split(n, val_split, seed)
+    if not len(held) or len(kept) < batch_size:
+        why = "holds out no example" if not len(held) else f"leaves {len(kept)}, fewer than a batch of {batch_size}"
+        raise ParameterError(
+            "val_split", f"val_split {val_split} of the {n} training examples {why}: choose another fraction"
+        )
+
+    def take(idx: np.ndarray) -> Batch:
+        return jax.tree.map(lambda a: np.asarray(a)[idx], data)
+
+    return take(kept), take(held), hashlib.sha256(held.astype(np.int64).tobytes()).hexdigest()
 
 
 def _run_options(run: RunOptions | None, options: dict[str, Any]) -> RunOptions:
@@ -175,8 +267,12 @@ def _plan(
     eval_batch_size: int,
     shardings: Shardings | Literal["auto"] | None,
     log: Callable[[str], None],
+    selection: tuple[float | None, str, int | None, int],
 ) -> _Plan:
-    """Check ``fit``'s arguments (``ValueError`` before anything is compiled) and work out its batches."""
+    """Check ``fit``'s arguments (``ValueError`` before anything is compiled) and work out its batches;
+    ``selection``: ``(val_split, keep, patience, seed)``."""
+    val_split, keep, patience, seed = selection
+    check_selection(val_split, keep, patience)
     step = _as_step(model_or_step, optimizer)
     n = _check_examples(data, test)
     if not (isinstance(epochs, int | np.integer) and epochs >= 1) or not (
@@ -187,7 +283,15 @@ def _plan(
         data, test = _check_model_data(model_or_step, data, test)
     elif test[0] is not None and step.evaluate is None:
         raise ValueError(f"{step.name} has no evaluate: it cannot score test data (pass no test_x, test_y)")
+    elif val_split is not None and step.evaluate is None:
+        raise ParameterError("val_split", f"val_split: {step.name} has no evaluate to score a validation set with")
     processes = jax.process_count()
+    val, digest = None, None
+    if val_split is not None and processes > 1:
+        raise ParameterError("val_split", f"val_split: not supported over {processes} processes (one process only)")
+    if val_split is not None:
+        data, val, digest = _hold_out(data, val_split, seed, int(batch_size) // processes)
+        n = _length(data)
     shardings = _auto_shardings(int(batch_size), log) if shardings == "auto" else shardings
     if processes > 1 and shardings is None:
         raise ValueError(f"{processes} processes train together only over a device mesh: pass shardings='auto'")
@@ -217,8 +321,22 @@ def _plan(
             f"data parallel over {shardings.num_devices} devices ({batch_size // shardings.num_devices} per device)"
             + (f", {processes} processes" if processes > 1 else "")
         )
+    if val is not None:
+        log(f"validation: {_length(val) * processes} examples held out of the training set ({val_split:g})")
     return _Plan(
-        step, data, None if test[0] is None else test, int(epochs), int(batch_size), steps, shardings, eval_batch_size
+        step,
+        data,
+        None if test[0] is None else test,
+        val,
+        int(epochs),
+        int(batch_size),
+        steps,
+        shardings,
+        eval_batch_size,
+        val_split,
+        keep,
+        patience,
+        digest,
     )
 
 
@@ -354,6 +472,17 @@ def _config(
         "train_examples": plan.examples * plan.processes,
         "epochs": plan.epochs,
         "devices": _devices(),
+        **(
+            {}
+            if plan.val is None
+            else {
+                "val_split": plan.val_split,
+                "val_examples": _length(plan.val) * plan.processes,
+                "val_sha256": plan.val_digest,
+                "keep": plan.keep,
+                "patience": plan.patience,
+            }
+        ),
     }
 
 
@@ -387,6 +516,35 @@ def _restore(
     return state, got[1], carried, rd
 
 
+def _best_record(history: list[Record]) -> Record | None:
+    """The epoch record of lowest validation loss (the first of equals; None before any finite one)."""
+    scored = [r for r in history if "val_loss" in r and math.isfinite(r["val_loss"])]
+    return min(scored, key=lambda r: r["val_loss"]) if scored else None
+
+
+def _stopped_early(plan: _Plan, history: list[Record]) -> bool:
+    """Whether ``patience`` epochs have passed without a lower validation loss than the best so far."""
+    if plan.patience is None or not history:
+        return False
+    best = _best_record(history)
+    return history[-1]["epoch"] - (best["epoch"] if best is not None else 0) >= plan.patience
+
+
+def _kept_part(state: TrainState) -> TrainState:
+    """What ``keep="best"`` keeps of a state, on the host: all but the optimiser state."""
+    return jax.device_get(state.replace(opt_state=None))
+
+
+def _restore_best(plan: _Plan, rd: RunDir | None, state: TrainState, history: list[Record]) -> TrainState | None:
+    """On resume with ``keep="best"``: the best epoch's state, from the checkpoint when it is that epoch's, else
+    from the workdir's ``best.msgpack``."""
+    best = _best_record(history) if plan.keep == "best" else None
+    if best is None:
+        return None
+    assert rd is not None  # (history is only restored from a workdir)
+    return _kept_part(state) if best["step"] == int(state.step) else rd.read_best(_kept_part(state), best["step"])
+
+
 class _Training:
     """One ``fit`` call's training: epochs of compiled steps over device-resident data, a host check every ~5% of
     an epoch (divergence, a stop signal, the progress bar), and each epoch's end (evaluation, record, run-directory
@@ -400,8 +558,10 @@ class _Training:
         stop: safety.StopFlag,
         log: Callable[[str], None],
         progress: bool,
+        best: TrainState | None = None,
     ):
         self.plan, self.rd, self.writes, self.stop, self.log, self.progress = plan, rd, writes, stop, log, progress
+        self.best = best  # keep="best": the best validation epoch's state so far, on the host (``_kept_part``)
         self.compiled = indexed_train_step(plan.step, plan.shardings)
         self.every = max(1, plan.steps // 20)
         self.bar: Any = None
@@ -415,6 +575,9 @@ class _Training:
         state = parallel.place_state(state, plan.shardings)  # replicated (or its large arrays split: shard_state)
         start_epoch, first = divmod(int(state.step), plan.steps)
         for epoch in range(start_epoch, plan.epochs):
+            if _stopped_early(plan, history):
+                self.log(f"early stop after epoch {epoch}: no lower validation loss for {plan.patience} epoch(s)")
+                break
             t0 = time.perf_counter()
             step_metrics = list(carried) if epoch == start_epoch else []
             try:
@@ -425,7 +588,8 @@ class _Training:
             first = 0
             if self.stop:
                 raise self._interrupted(state, history, [])
-        return FitResult(state, history)
+        final = self._final(state, history) if plan.val is not None and plan.test is not None else None
+        return FitResult(state, history, self.best, final)
 
     def _batches(self, state: TrainState, epoch: int) -> jax.Array:
         """The epoch's ``(steps, batch)`` example indices: a permutation that is a pure function of the run key."""
@@ -494,9 +658,12 @@ class _Training:
         train = jax.device_get(jax.tree.map(lambda *xs: jnp.mean(jnp.stack(xs)), *step_metrics))
         train_seconds = time.perf_counter() - t0
         record = {"epoch": epoch + 1, "step": int(state.step), **{f"train_{k}": float(v) for k, v in train.items()}}
-        if plan.test is not None:
-            test = evaluate_state(plan.step, state, *plan.test, plan.eval_batch_size, plan.shardings)
-            record.update({f"test_{k}": v for k, v in test.items()})
+        scored = ("val", plan.val) if plan.val is not None else ("test", plan.test)  # (val: test once, at the end)
+        if scored[1] is not None:
+            metrics = evaluate_state(plan.step, state, *scored[1], plan.eval_batch_size, plan.shardings)
+            record.update({f"{scored[0]}_{k}": v for k, v in metrics.items()})
+        if plan.keep == "best" and _best_record([*history, record]) is record:
+            self.best = _kept_part(state)
         seconds = time.perf_counter() - t0
         rate = (plan.steps - first) * plan.batch_size / train_seconds  # (a resumed part-done epoch: steps run here)
         elapsed = sum(r["seconds"] for r in history) + seconds
@@ -505,9 +672,30 @@ class _Training:
         report = plan.epochs <= 50 or (epoch + 1) % math.ceil(plan.epochs / 20) == 0 or epoch + 1 == plan.epochs
         whole = parallel.gathered(state, plan.shardings) if self.writes else state  # (all processes take part)
         if self.rd is not None:
-            self.rd.end_epoch(whole, history, plot=report)
+            self.rd.end_epoch(whole, history, plot=report, best=self.best)
         if report:
             self.log(_line(record, plan.epochs))
+
+    def _final(self, state: TrainState, history: list[Record]) -> Record:
+        """With a validation split: the test metrics of the kept parameters (the best epoch's or the last),
+        evaluated once; recorded after the epochs' records (not in the checkpoint: a resumed run makes it again)."""
+        plan = self.plan
+        assert plan.test is not None
+        best = _best_record(history) if self.best is not None else None
+        kept = state if self.best is None else parallel.place_state(self.best, plan.shardings)
+        test = evaluate_state(plan.step, kept, *plan.test, plan.eval_batch_size, plan.shardings)
+        record = {
+            "epoch": history[-1]["epoch"],
+            "step": int(state.step),
+            "final": True,
+            "kept": plan.keep,
+            "kept_epoch": (best or history[-1])["epoch"],
+            **{f"test_{k}": v for k, v in test.items()},
+        }
+        if self.rd is not None:
+            self.rd.finish(state, record, self.best)
+        self.log(f"kept the parameters of epoch {record['kept_epoch']} ({plan.keep}): {_split(record, 'test')}")
+        return record
 
     def _diverged(
         self,
@@ -555,7 +743,9 @@ class _Training:
         if self.rd is not None and within:
             if not safety.all_finite((state.params, state.model_state)):
                 return self._diverged(state, done, epoch=epoch + 1)
-            self.rd.save(whole, history, f"the checkpoint of step {done} to {self.rd.checkpoint}", step_metrics)
+            self.rd.save(
+                whole, history, f"the checkpoint of step {done} to {self.rd.checkpoint}", step_metrics, self.best
+            )
         said = (
             f"{where}; checkpoint saved in {self.rd.path}"
             if self.rd is not None
@@ -571,16 +761,19 @@ class _Training:
         )
 
 
-def _line(r: dict[str, Any], epochs: int) -> str:
+def _split(r: dict[str, Any], name: str) -> str:
+    """A record's metrics of one split (train, val, test), the loss first: 'test loss 0.1234 acc 97.50%'."""
+
     def fmt(metric: str, value: float) -> str:
         return f"acc {100 * value:.2f}%" if metric == "accuracy" else f"{metric} {value:.4f}"
 
-    def split(name: str) -> str:  # the loss first, then the other metrics
-        keys = sorted((k for k in r if k.startswith(f"{name}_")), key=lambda k: k != f"{name}_loss")
-        return " ".join([name] + [fmt(k.removeprefix(f"{name}_"), r[k]) for k in keys])
+    keys = sorted((k for k in r if k.startswith(f"{name}_")), key=lambda k: k != f"{name}_loss")
+    return " ".join([name] + [fmt(k.removeprefix(f"{name}_"), r[k]) for k in keys])
 
-    test = f"  {split('test')}" if any(k.startswith("test_") for k in r) else ""
+
+def _line(r: dict[str, Any], epochs: int) -> str:
+    scored = "".join(f"  {_split(r, s)}" for s in ("val", "test") if any(k.startswith(f"{s}_") for k in r))
     return (
-        f"epoch {r['epoch']:>{len(str(epochs))}}/{epochs}  {split('train')}{test}  {r['seconds']:.1f} s  "
+        f"epoch {r['epoch']:>{len(str(epochs))}}/{epochs}  {_split(r, 'train')}{scored}  {r['seconds']:.1f} s  "
         f"{r['images_per_second']:.0f} img/s"
     )

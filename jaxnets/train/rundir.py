@@ -1,5 +1,6 @@
 """A run's folder: the lock, the checkpoint (which carries the run's record of epochs), metrics.jsonl rebuilt from that
-record on resume, and curves.png. Only process 0 writes it."""
+record on resume, curves.png, and (``keep="best"``) best.msgpack, the best validation epoch's state. Only process 0
+writes it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from jaxnets.train.state import TrainState
 # Config entries that may change between a run and its resumption.
 RESUMABLE = ("epochs", "workdir", "resume", "overwrite", "manual_dir", "data_dir", "devices")
 CONSTANT_SCHEDULES = (None, "constant")  # the learning-rate schedules that do not depend on the number of epochs
+BEST = "best.msgpack"  # keep="best": the best validation epoch's state without its optimiser state (a checkpoint)
 
 Record = dict[str, Any]
 
@@ -40,6 +42,8 @@ class RunDir:
         self.checkpoint, self.metrics = self.path / ckpt.CHECKPOINT, self.path / mw.METRICS
         self.config, self.log, self.on_save = config, log, on_save
         self.saved: str | None = None
+        self.best = self.path / BEST
+        self.best_step: int | None = None  # the step of the state best.msgpack holds (written or read by this run)
 
     def restore(
         self, template: TrainState, resume: bool, overwrite: bool
@@ -86,12 +90,17 @@ class RunDir:
         truncated, deleted) is kept aside, with a warning. (Checkpoints made before records travelled in them: the
         file's records up to the checkpoint.)"""
         if saved is None:
-            history = [r for r in mw.read_metrics(self.metrics) if r.get("step", step + 1) <= step]
+            history = [
+                r for r in mw.read_metrics(self.metrics) if r.get("step", step + 1) <= step and not r.get("final")
+            ]
             mw.write_metrics(self.metrics, history)
             return history
         want = "".join(json.dumps(r) + "\n" for r in saved)
-        text = self.metrics.read_text(errors="replace") if self.metrics.exists() else None
+        whole = self.metrics.read_text(errors="replace") if self.metrics.exists() else None
+        text = None if whole is None else _without_final(whole)  # (a finished run's test record: made again)
         if text == want:
+            if whole != text:
+                mw.write_metrics(self.metrics, saved)
             return saved
         if text is not None and want.startswith(text) and text.count("\n") >= len(saved) - 1:
             self.log(
@@ -114,10 +123,35 @@ class RunDir:
             viz.plot_curves(saved, self.path / mw.CURVES)
         return saved
 
+    def read_best(self, template: TrainState, step: int) -> TrainState:
+        """The state in best.msgpack (of ``template``'s structure), which must be that of ``step``;
+        ``CheckpointError`` if it is missing, corrupt or of another step."""
+        if not self.best.exists():
+            raise ckpt.CheckpointError(
+                f"{self.best} is missing: it holds the parameters of the best epoch (step {step}), which keep best "
+                "needs to resume; resume with --overwrite to start afresh"
+            )
+        best, _ = ckpt.load_checkpoint(self.best, template)
+        if int(best.step) != step:
+            raise ckpt.CheckpointError(
+                f"{self.best} holds the state of step {int(best.step)}, but the checkpoint's best validation loss "
+                f"is that of step {step}: resume with --overwrite to start afresh"
+            )
+        self.best_step = step
+        return best
+
     def save(
-        self, state: TrainState, history: list[Record], what: str, step_metrics: list[dict[str, Any]] | None = None
+        self,
+        state: TrainState,
+        history: list[Record],
+        what: str,
+        step_metrics: list[dict[str, Any]] | None = None,
+        best: TrainState | None = None,
     ) -> None:
-        """Checkpoint ``state`` with the records of the epochs done (and, mid-epoch, the step metrics so far)."""
+        """Checkpoint ``state`` with the records of the epochs done (and, mid-epoch, the step metrics so far); then,
+        given ``best`` (``keep="best"``), write it to best.msgpack if it is not there yet, and hand it, not
+        ``state``, to ``on_save``. (In this order, a kill in between leaves a checkpoint whose best epoch is its own
+        state, from which a resumed run takes it.)"""
         extra: dict[str, Any] = {"history": history}
         if step_metrics:
             host = jax.device_get(step_metrics)
@@ -126,19 +160,33 @@ class RunDir:
             }
         with writing(what, self.saved):
             ckpt.save_checkpoint(self.checkpoint, state, self.config, extra)
-            if self.on_save is not None:
-                self.on_save(state)
+            self._kept(state, best)
 
-    def end_epoch(self, state: TrainState, history: list[Record], plot: bool) -> None:
+    def _kept(self, state: TrainState, best: TrainState | None) -> None:
+        """best.msgpack (when ``best`` is not there yet), then ``on_save`` with the kept state."""
+        if best is not None and int(best.step) != self.best_step:
+            ckpt.save_checkpoint(self.best, best, self.config)
+            self.best_step = int(best.step)
+        if self.on_save is not None:
+            self.on_save(state if best is None else best)
+
+    def end_epoch(self, state: TrainState, history: list[Record], plot: bool, best: TrainState | None = None) -> None:
         """The duties of an epoch's end: its checkpoint (holding its record: one atomic fact), then its
         metrics.jsonl line, then (``plot``) the curves."""
         record = history[-1]
-        self.save(state, history, f"the checkpoint of epoch {record['epoch']} to {self.checkpoint}")
+        self.save(state, history, f"the checkpoint of epoch {record['epoch']} to {self.checkpoint}", best=best)
         self.saved = f"{self.checkpoint} (epoch {record['epoch']}, step {record['step']})"
         with writing(str(self.metrics), self.saved):
             mw.append_metrics(self.metrics, record)
             if plot:
                 viz.plot_curves(history, self.path / mw.CURVES)
+
+    def finish(self, state: TrainState, record: Record, best: TrainState | None) -> None:
+        """The end of a run with a validation split: the kept state's files made current (a resumed run's may
+        be stale) and the ``final`` record of its test metrics appended to metrics.jsonl."""
+        with writing(f"the kept parameters and {self.metrics}", self.saved):
+            self._kept(state, best)
+            mw.append_metrics(self.metrics, record)
 
 
 def will_resume(path: Path, resume: bool, overwrite: bool) -> bool:
@@ -158,6 +206,19 @@ def will_resume(path: Path, resume: bool, overwrite: bool) -> bool:
             "--overwrite to start afresh over it, or another --workdir"
         )
     return True
+
+
+def _without_final(text: str) -> str:
+    """metrics.jsonl's text without its ``final`` records (the test metrics at the end of a validated run)."""
+
+    def final(line: str) -> bool:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            return False
+        return isinstance(record, dict) and record.get("final") is True
+
+    return "".join(line for line in text.splitlines(keepends=True) if not final(line))
 
 
 def _step_metrics(saved: dict[str, Any]) -> list[dict[str, np.ndarray]]:
