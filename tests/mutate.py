@@ -55,12 +55,18 @@ CORE: dict[str, str | None] = {
 # a ``::test_name`` (pytest node id); the sharpest first, since a run stops at the first failure.
 TESTS: dict[str, list[str]] = {
     "activations": ["test_nn_layers.py"],
-    "conv": ["test_bite.py", "test_conv.py", "test_conv_strategies.py"],
+    "conv": ["test_bite.py", "test_conv.py", "test_conv_strategies.py", "test_reference.py"],
     "core": ["test_bite.py", "test_nn_layers.py"],
     "embedding": ["test_recurrent.py"],
     "initializers": ["test_bite.py", "test_nn_layers.py", "test_architecture.py"],
     "layers": ["test_bite.py", "test_nn_layers.py"],
-    "pooling": ["test_bite.py", "test_nn_layers.py", "test_reference.py", "test_zoo_cnn.py::test_adaptive_avg_pool"],
+    "pooling": [
+        "test_bite.py",
+        "test_nn_layers.py",
+        "test_reference.py",
+        "test_conv.py",
+        "test_zoo_cnn.py::test_adaptive_avg_pool",
+    ],
     "recurrent": ["test_recurrent.py"],
     "transpose": ["test_gan.py"],
     "losses": [
@@ -69,6 +75,12 @@ TESTS: dict[str, list[str]] = {
         "test_classic.py",
         "test_style.py::test_gram_matrix_against_einsum_and_loops",
         "test_style.py::test_style_content_and_tv_losses_by_hand",
+        "test_autoencoders.py",  # the families' objectives: VAE, RBM, AVB, MDN, metric learning, GAN
+        "test_rbm.py",
+        "test_avb.py",
+        "test_mdn.py",
+        "test_metric.py",
+        "test_gan.py",
     ],
     "step": [
         "test_bite.py",

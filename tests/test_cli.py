@@ -72,11 +72,13 @@ def test_bad_flags_give_one_line_and_a_nonzero_exit(tmp_path, args, message):
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
 
 
-def test_offline_without_data_fails_within_10_seconds_in_one_line(tmp_path):
+def test_offline_without_data_fails_fast_in_one_line(tmp_path):
+    # Fast: no network wait (a download attempt retries for minutes). Alone it takes ~5 s, most of it importing JAX;
+    # the bound leaves room for a loaded machine (it took over 10 s at load 7 on 2 cores).
     start = time.perf_counter()
-    out = cli("--data-dir", str(tmp_path / "empty"), "--workdir", str(tmp_path / "run"), timeout=30)
+    out = cli("--data-dir", str(tmp_path / "empty"), "--workdir", str(tmp_path / "run"), timeout=60)
     seconds = time.perf_counter() - start
-    assert out.returncode != 0 and seconds < 10, (seconds, out.stderr)
+    assert out.returncode != 0 and seconds < 25, (seconds, out.stderr)
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr
     assert "mnist is not prepared in" in lines[0] and "--manual-dir DIR holding" in lines[0]

@@ -90,6 +90,8 @@ def test_parallel_concatenates_channels_and_checks_shapes():
     np.testing.assert_array_equal(y[..., 8:], nn.max_pool(3, stride=1, padding="SAME").apply({}, {}, x)[0])
     with pytest.raises(ValueError, match="must agree on all but the channel axis"):
         nn.parallel(nn.conv2d(3, 3), nn.conv2d(3, 1)).init(KEY, (6, 6, 2))
+    with pytest.raises(ValueError, match="must agree on all but the channel axis"):  # same height, other widths
+        nn.parallel(nn.conv2d(3, (1, 3)), nn.conv2d(3, 1)).init(KEY, (6, 6, 2))
 
 
 def test_residual_adds_the_shortcut():

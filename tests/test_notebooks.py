@@ -1,7 +1,8 @@
 """The Colab notebooks in colab/: committed without outputs, each opening with its "Open in Colab" badge and a setup
 cell that installs jaxnets only in Colab, linked from the README, and each executed top to bottom here by a real
 Jupyter kernel (nbclient) in quick mode (JAXNETS_QUICK=1: fewer epochs and less data, every cell still runs),
-drawing at least one plot."""
+drawing at least one plot, reporting its devices and not importing TensorFlow; once on one CPU device and once on 8
+simulated ones (XLA_FLAGS=--xla_force_host_platform_device_count=8, as on an 8-core TPU runtime; 'long')."""
 
 from __future__ import annotations
 
@@ -41,11 +42,24 @@ def _needs_mnist(nb) -> bool:
 
 
 def _run_params() -> list:
-    """The notebooks to execute; those that train on real MNIST are 'slow', like the other real-MNIST tests."""
+    """The notebooks to execute on 1 and on 8 devices; those that train on real MNIST are 'slow', like the other
+    real-MNIST tests, and the 8-device runs are all 'long' (each notebook compiles again for the 8-way sharding)."""
     return [
-        pytest.param(p, id=p.stem, marks=[pytest.mark.slow, pytest.mark.long] if _needs_mnist(_read(p)) else [])
+        pytest.param(
+            p,
+            devices,
+            id=f"{p.stem}-{devices}dev",
+            marks=[pytest.mark.slow, pytest.mark.long] if _needs_mnist(_read(p)) or devices > 1 else [],
+        )
+        for devices in (1, 8)
         for p in NOTEBOOKS
     ]
+
+
+# Appended to each notebook run (not to the file): TensorFlow must not have been imported (tensorflow_datasets may be).
+NO_TENSORFLOW = (
+    "import sys\nprint('tensorflow modules:', sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow'))"
+)
 
 
 @pytest.fixture(scope="session")
@@ -103,9 +117,10 @@ def test_readme_links_the_notebook(path: Path):
     assert f"({BADGE.format(name=path.name)})" in readme, f"README does not link {path.name} (Colab badge)"
 
 
-@pytest.mark.parametrize("path", _run_params())
-def test_notebook_runs_and_plots(path: Path, tmp_path: Path, request, record_property):
+@pytest.mark.parametrize(("path", "devices"), _run_params())
+def test_notebook_runs_and_plots(path: Path, devices: int, tmp_path: Path, request, record_property):
     nb = _read(path)
+    nb.cells.append(nbformat.v4.new_code_cell(NO_TENSORFLOW))
     tfds_dir = tmp_path / "tfds"
     if _needs_mnist(nb):
         if not MNIST_DIR.is_dir():
@@ -121,6 +136,8 @@ def test_notebook_runs_and_plots(path: Path, tmp_path: Path, request, record_pro
         "JAXNETS_MANUAL_DIR": str(MNIST_DIR),
         "TFDS_DATA_DIR": str(tfds_dir),
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={devices}".strip(),
     }
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     start = time.perf_counter()
@@ -134,3 +151,13 @@ def test_notebook_runs_and_plots(path: Path, tmp_path: Path, request, record_pro
         if o.output_type == "display_data" and PLOT in o.get("data", {})
     ]
     assert plots, f"{path.name} ran but displayed no plot"
+    printed = [
+        "".join(o.get("text", "") for o in c.outputs if o.output_type == "stream")
+        for c in nb.cells
+        if c.cell_type == "code"
+    ]
+    line = next((ln for ln in printed[0].splitlines() if "devices:" in ln), "")
+    assert line.count("CpuDevice(") == devices, (
+        f"{path.name}'s setup cell printed no line of {devices} devices: {line!r}"
+    )
+    assert printed[-1].strip() == "tensorflow modules: []", f"{path.name} imported TensorFlow: {printed[-1]}"

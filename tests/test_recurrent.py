@@ -64,6 +64,9 @@ def test_parameter_names_and_initialisation():
     assert set(nn.rnn_cell().init(jax.random.key(0), 3, 4)) == {"wx", "wh", "b"}
     with pytest.raises(ValueError, match="unknown recurrent cell 'elman'"):
         nn.get_cell("elman")
+    with pytest.raises(ValueError, match="recurrent layer needs hidden >= 1; got 0"):
+        nn.recurrent("lstm", 0)
+    assert abstract_init(nn.recurrent("lstm", 1), (5, 3))[2] == (1,)  # (one unit is a layer)
 
 
 def test_calling_a_cell_is_one_step_of_the_layer():

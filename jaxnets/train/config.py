@@ -137,6 +137,10 @@ class TrainConfig:
     )
     resume: bool = _doc(False, "continue from the checkpoint in the workdir")
     overwrite: bool = _doc(False, "start afresh even if the workdir holds a checkpoint")
+    tensorboard: bool = _doc(
+        False,
+        "also write the metrics as TensorBoard event files to WORKDIR/tensorboard (pip install 'jaxnets[tensorboard]')",
+    )
     manual_dir: str | None = _doc(
         None,
         "folder holding the dataset's original files, for offline preparation (or set JAXNETS_MANUAL_DIR)",
@@ -492,6 +496,7 @@ def run(
             val_split=config.val_split,
             keep=config.keep,
             patience=config.patience,
+            tensorboard=config.tensorboard,
         )
     except TrainingInterrupted:
         if main and config.resume:

@@ -23,6 +23,7 @@ import optax
 from jaxnets.data.batching import epoch_batches
 from jaxnets.models import Model
 from jaxnets.train import checkpoint as ckpt
+from jaxnets.train import metrics as mw
 from jaxnets.train import parallel, safety
 from jaxnets.train.distributed import from_process_0
 from jaxnets.train.parallel import Shardings, data_parallel, is_main_process, replicate
@@ -59,7 +60,8 @@ class RunOptions:
     """Where and how a run is recorded and reported: ``workdir`` (checkpoint.msgpack, metrics.jsonl, curves.png;
     None: nothing written), ``resume`` its checkpoint or ``overwrite`` it, ``config`` (saved with the checkpoint and
     compared on resume), a progress bar, ``log`` for the report lines, and ``on_save(state)``, called after each
-    checkpoint is written (``train.run``: the weights file). ``fit`` also takes each as a keyword."""
+    checkpoint is written (``train.run``: the weights file), ``tensorboard`` event files beside metrics.jsonl. ``fit``
+    also takes each as a keyword."""
 
     workdir: str | Path | None = None
     resume: bool = False
@@ -68,6 +70,7 @@ class RunOptions:
     progress: bool = True
     log: Callable[[str], None] = print
     on_save: Callable[[TrainState], None] | None = None
+    tensorboard: bool = False  # also TensorBoard event files of the records in WORKDIR/tensorboard (tensorboardX)
 
 
 @dataclass
@@ -254,7 +257,10 @@ def _run_options(run: RunOptions | None, options: dict[str, Any]) -> RunOptions:
             f"fit() got unexpected keyword argument(s) {', '.join(unknown)}; the run options are "
             f"{', '.join(sorted(known))}"
         )
-    return RunOptions(**{**(run.__dict__ if run is not None else {}), **options})
+    run = RunOptions(**{**(run.__dict__ if run is not None else {}), **options})
+    if run.tensorboard and run.workdir is None:
+        raise ParameterError("tensorboard", "tensorboard writes its event files into the workdir: give a workdir")
+    return run
 
 
 def _plan(
@@ -486,6 +492,20 @@ def _config(
     }
 
 
+def _board(run: RunOptions) -> mw.TensorBoard | None:
+    """The TensorBoard writer ``run.tensorboard`` asks for; ``ParameterError`` without tensorboardX."""
+    if not run.tensorboard:
+        return None
+    assert run.workdir is not None  # (checked by _run_options)
+    try:
+        return mw.TensorBoard(Path(run.workdir) / mw.TENSORBOARD)
+    except ImportError:
+        raise ParameterError(
+            "tensorboard",
+            "tensorboard: its event files are written by tensorboardX: pip install 'jaxnets[tensorboard]'",
+        ) from None
+
+
 def _restore(
     run: RunOptions, config: dict[str, Any], state: TrainState, steps: int, log: Callable[[str], None]
 ) -> tuple[TrainState, list[Record], list[dict[str, np.ndarray]], RunDir | None]:
@@ -493,7 +513,7 @@ def _restore(
     0 reads the workdir (``RunDir``) and sends the state to the others."""
     if run.workdir is None:
         return state, [], [], None
-    rd = RunDir(run.workdir, config, log, run.on_save) if is_main_process() else None
+    rd = RunDir(run.workdir, config, log, run.on_save, _board(run)) if is_main_process() else None
     got: list[Any] = [state, [], []]
 
     def read() -> TrainState:

@@ -21,7 +21,7 @@ from jaxnets.train import safety
 from jaxnets.train.state import TrainState
 
 # Config entries that may change between a run and its resumption.
-RESUMABLE = ("epochs", "workdir", "resume", "overwrite", "manual_dir", "data_dir", "devices")
+RESUMABLE = ("epochs", "workdir", "resume", "overwrite", "manual_dir", "data_dir", "devices", "tensorboard")
 CONSTANT_SCHEDULES = (None, "constant")  # the learning-rate schedules that do not depend on the number of epochs
 BEST = "best.msgpack"  # keep="best": the best validation epoch's state without its optimiser state (a checkpoint)
 
@@ -37,10 +37,11 @@ class RunDir:
         config: dict[str, Any],
         log: Callable[[str], None],
         on_save: Callable[[TrainState], None] | None = None,
+        board: mw.TensorBoard | None = None,
     ):
         self.path = Path(workdir)
         self.checkpoint, self.metrics = self.path / ckpt.CHECKPOINT, self.path / mw.METRICS
-        self.config, self.log, self.on_save = config, log, on_save
+        self.config, self.log, self.on_save, self.board = config, log, on_save, board
         self.saved: str | None = None
         self.best = self.path / BEST
         self.best_step: int | None = None  # the step of the state best.msgpack holds (written or read by this run)
@@ -50,18 +51,21 @@ class RunDir:
     ) -> tuple[TrainState, list[Record], list[dict[str, np.ndarray]]]:
         """Lock the workdir (held until the enclosing ``safety.scoped`` call ends); then the state to start from
         (the checkpoint's when resuming, else ``template``), the records of the epochs it completed (metrics.jsonl
-        made to agree with them) and the step metrics of its part-done epoch."""
+        and the TensorBoard files made to agree with them) and the step metrics of its part-done epoch."""
         safety.hold(safety.lock_workdir(self.path))  # creates it; WorkdirError/WorkdirBusy if unusable
-        if not will_resume(self.checkpoint, resume, overwrite):
+        state, history, carried = template, [], {}
+        if will_resume(self.checkpoint, resume, overwrite):
+            self._check_config(ckpt.read_config(self.checkpoint))
+            state, _ = ckpt.load_checkpoint(self.checkpoint, template)
+            extra = ckpt.read_extra(self.checkpoint)
+            history = self._recover_history(extra.get("history"), int(state.step))
+            carried = extra.get("epoch_metrics", {})
+            self.saved = f"{self.checkpoint} (step {int(state.step)})"
+        else:
             mw.write_metrics(self.metrics, [])
-            return template, [], []
-        self._check_config(ckpt.read_config(self.checkpoint))
-        state, _ = ckpt.load_checkpoint(self.checkpoint, template)
-        extra = ckpt.read_extra(self.checkpoint)
-        step = int(state.step)
-        history = self._recover_history(extra.get("history"), step)
-        self.saved = f"{self.checkpoint} (step {step})"
-        return state, history, _step_metrics(extra.get("epoch_metrics", {}))
+        if self.board is not None:
+            self.board.rewrite(history)
+        return state, history, _step_metrics(carried)
 
     def _check_config(self, saved: dict[str, Any]) -> None:
         """``CheckpointError`` if the checkpoint was made with another config, or for another number of epochs
@@ -178,6 +182,8 @@ class RunDir:
         self.saved = f"{self.checkpoint} (epoch {record['epoch']}, step {record['step']})"
         with writing(str(self.metrics), self.saved):
             mw.append_metrics(self.metrics, record)
+            if self.board is not None:
+                self.board.add(record)
             if plot:
                 viz.plot_curves(history, self.path / mw.CURVES)
 
@@ -187,6 +193,8 @@ class RunDir:
         with writing(f"the kept parameters and {self.metrics}", self.saved):
             self._kept(state, best)
             mw.append_metrics(self.metrics, record)
+            if self.board is not None:
+                self.board.add(record)
 
 
 def will_resume(path: Path, resume: bool, overwrite: bool) -> bool:
