@@ -39,6 +39,9 @@ def test_batch_hard_mining_picks_the_hardest_triplet():
             default=0.0,
         )
         np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6)
+    default = losses.batch_hard_triplet_loss(jnp.asarray(e), jnp.asarray(y))  # FaceNet's margin 0.2 by default
+    np.testing.assert_array_equal(default, losses.batch_hard_triplet_loss(jnp.asarray(e), jnp.asarray(y), 0.2))
+    assert not np.allclose(default, losses.batch_hard_triplet_loss(jnp.asarray(e), jnp.asarray(y), 0.4))
 
 
 def test_metric_loss_gradients_match_finite_differences():

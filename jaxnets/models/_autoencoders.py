@@ -162,6 +162,24 @@ def dae(
     return autoencoder(input_shape, num_classes, corruption=corruption, level=level, name="dae", **kwargs)
 
 
+def dae_layer(visible: int, hidden: int, *, corruption: str = "mask", level: float = 0.25) -> Model:
+    """One layer of a stacked denoising autoencoder (Vincent et al. 2010): encoder ``sigmoid(v W + b)`` to
+    ``hidden`` units, decoder an affine map back to ``visible`` logits (untied weights), trained to reconstruct the
+    clean input in [0, 1] from its ``corruption`` at ``level`` (``models.Reconstruction``: Bernoulli cross-entropy).
+    Parameters ``{'encoder': {'w', 'b'}, 'decoder': {'w', 'b'}}``."""
+    return Model(
+        "dae_layer",
+        nn.serial(
+            nn.dense(hidden, w_init=nn.initializers.for_activation("sigmoid"), name="encoder"),
+            nn.activation("sigmoid"),
+            nn.dense(visible, w_init=nn.initializers.for_activation("sigmoid"), name="decoder"),
+            name="dae_layer",
+        ),
+        (visible,),
+        objective=Reconstruction(corruption, level),
+    )
+
+
 def conv_autoencoder(
     input_shape: Shape = (28, 28, 1),
     num_classes: int | None = None,

@@ -5,10 +5,20 @@ the bottleneck's 3x3 convolution as in torchvision's "v1.5", batch norm after ev
 shortcuts where the shape changes), and the paper's CIFAR ResNet-20 (section 4.2: three stages of 16/32/64 maps).
 Batch-norm running statistics are model state: ``apply(..., train=True)`` normalises with the batch's statistics
 and returns updated running averages; ``train=False`` normalises with the running averages and returns them as is.
+
+For the analyses of residual networks, ``cifar_resnet(shortcut=None)`` is He et al.'s plain network of the same
+depth (the same layers, no shortcuts), and ``cifar_resnet(deleted=...)`` is Veit, Wilber & Belongie (2016)'s lesion:
+the named blocks become the identity, keeping their parameters, so a trained network's parameters apply unchanged.
+For a residual block that is exactly the block without its residual branch (relu(x + 0) = x, its input being a
+ReLU's output); for a plain block it removes the layer. Only blocks that keep the shape can be deleted
+(``deletable_blocks``): in ResNet-20 all but the first blocks of the second and third stages.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import jax
 import jax.numpy as jnp
 
 from jaxnets import nn
@@ -46,13 +56,20 @@ def _zero_pad_shortcut(in_channels: int, features: int, stride: int) -> Layer:
     return nn.stateless("zero_pad", fn, lambda s: (*(-(-n // stride) for n in s[:-1]), features))
 
 
-def basic_block(features: int, stride: int = 1, *, shortcut: Layer | None = None, name: str = "block") -> Layer:
-    """conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, plus the shortcut (identity by default), then ReLU."""
+def basic_block(
+    features: int, stride: int = 1, *, shortcut: Layer | None = None, plain: bool = False, name: str = "block"
+) -> Layer:
+    """conv3x3(stride) -> BN -> ReLU -> conv3x3 -> BN, plus the shortcut (identity by default), then ReLU.
+    ``plain``: without any shortcut (a block of He et al.'s plain network)."""
     body = nn.serial(
         conv_unit(features, 3, stride=stride, bn=True, name="conv1"),
         conv_unit(features, 3, bn=True, relu=False, name="conv2"),
         name="body",
     )
+    if plain:
+        if shortcut is not None:
+            raise ValueError(f"{name}: a plain block has no shortcut; got plain=True and a shortcut")
+        return nn.serial(body, nn.activation("relu"), name=name)
     return nn.serial(nn.residual(body, shortcut, name="residual"), nn.activation("relu"), name=name)
 
 
@@ -68,21 +85,58 @@ def bottleneck_block(width: int, stride: int = 1, *, shortcut: Layer | None = No
     return nn.serial(nn.residual(body, shortcut, name="residual"), nn.activation("relu"), name=name)
 
 
+def _deleted(block: Layer) -> Layer:
+    """``block`` made the identity: the same parameters and state (so trained ones apply), its input as output."""
+
+    def apply(params, state, x, *, key=None, train=False):
+        del params, key, train
+        return x, state
+
+    return Layer(block.init, apply, block.name)
+
+
 def _stage(
-    kind: str, in_channels: int, width: int, blocks: int, stride: int, shortcut: str, name: str
+    kind: str,
+    in_channels: int,
+    width: int,
+    blocks: int,
+    stride: int,
+    shortcut: str | None,
+    name: str,
+    deleted: frozenset[str] = frozenset(),
 ) -> tuple[Layer, int]:
-    """``blocks`` residual blocks, the first with ``stride``; returns the stage and its output channels."""
+    """``blocks`` residual blocks (plain ones for ``shortcut=None``), the first with ``stride``, those whose path
+    ``name/block<i>`` is in ``deleted`` made the identity; returns the stage and its output channels."""
     out = EXPANSION[kind] * width
-    make = basic_block if kind == "basic" else bottleneck_block
     layers = []
     for i in range(blocks):
         s = stride if i == 0 else 1
         sc = None
-        if s != 1 or in_channels != out:
+        if shortcut is not None and (s != 1 or in_channels != out):
             sc = _projection(out, s) if shortcut == "B" else _zero_pad_shortcut(in_channels, out, s)
-        layers.append(make(width, s, shortcut=sc, name=f"block{i}"))
+        if kind == "basic":
+            block = basic_block(width, s, shortcut=sc, plain=shortcut is None, name=f"block{i}")
+        else:
+            block = bottleneck_block(width, s, shortcut=sc, name=f"block{i}")
+        layers.append(_deleted(block) if f"{name}/block{i}" in deleted else block)
         in_channels = out
     return nn.serial(*layers, name=name), out
+
+
+def deletable_blocks(model: Model) -> tuple[str, ...]:
+    """The blocks of a ResNet (or its plain twin) that keep their input's shape, as ``'layer<s>/block<i>'`` paths:
+    those that ``cifar_resnet(deleted=...)`` can make the identity (in ResNet-20, all but ``layer2/block0`` and
+    ``layer3/block0``, which halve the map and double the channels)."""
+    found: list[str] = []
+
+    def record(path: tuple[str, ...], in_shape: Shape, out_shape: Shape, params, state) -> None:
+        del params, state
+        if len(path) == 2 and path[0].startswith("layer") and path[1].startswith("block") and in_shape == out_shape:
+            found.append("/".join(path))
+
+    with nn.recording_init(record):
+        jax.eval_shape(model.init, jax.ShapeDtypeStruct((2,), jnp.uint32))
+    return tuple(found)
 
 
 def resnet(
@@ -150,34 +204,53 @@ def cifar_resnet(
     input_shape: Shape = (32, 32, 3),
     num_classes: int = 10,
     *,
-    shortcut: str = "A",
+    shortcut: str | None = "A",
     widths: tuple[int, int, int] = (16, 32, 64),
+    deleted: Sequence[str] = (),
 ) -> Model:
     """The paper's CIFAR-10 ResNet (section 4.2) of depth 6n + 2 (20, 32, 44, 56, 110, ...).
 
     conv3x3 (16) -> BN -> ReLU; three stages of n basic blocks with 16, 32, 64 maps (stride 2 entering the second
     and third); global average pooling; fc. ``shortcut="A"`` (the paper's choice for CIFAR): where the shape changes
     the identity is subsampled and zero-padded with extra maps, adding no parameters (ResNet-20: 269,722 parameters
-    with 10 classes, the paper's "0.27M"); ``"B"``: a 1x1 convolution + batch norm projection there (272,474).
+    with 10 classes, the paper's "0.27M"); ``"B"``: a 1x1 convolution + batch norm projection there (272,474);
+    ``None``: no shortcuts, the paper's plain network of the same depth (named ``plain<depth>``).
+
+    ``deleted``: blocks (``'layer<s>/block<i>'``, ``i`` from 0) made the identity, with their parameters kept, so a
+    trained network's parameters and state apply to the lesioned one (Veit et al. 2016); only blocks that keep the
+    shape qualify (``deletable_blocks``).
     """
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"a CIFAR ResNet has depth 6n + 2 (20, 32, 44, 56, 110, ...); got {depth}")
-    shortcut = str(shortcut).upper()
-    if shortcut not in SHORTCUTS:
-        raise ValueError(f"shortcut must be 'A' (zero-padding identity) or 'B' (projection); got {shortcut!r}")
-    name = f"resnet{depth}"
+    if shortcut is not None:
+        shortcut = str(shortcut).upper()
+        if shortcut not in SHORTCUTS:
+            raise ValueError(
+                f"shortcut must be 'A' (zero-padding identity), 'B' (projection) or None (plain); got {shortcut!r}"
+            )
+    name = f"resnet{depth}" if shortcut is not None else f"plain{depth}"
     h, w, c = image_shape(name, input_shape)
     check_sizes(name, num_classes=num_classes, widths=widths)
     n = (depth - 2) // 6
+    deleted = (deleted,) if isinstance(deleted, str) else tuple(deleted)
     layers, channels = [conv_unit(widths[0], 3, bn=True, name="conv1")], widths[0]
     for i, width in enumerate(widths):
-        stage, channels = _stage("basic", channels, width, n, 1 if i == 0 else 2, shortcut, f"layer{i + 1}")
+        stage, channels = _stage(
+            "basic", channels, width, n, 1 if i == 0 else 2, shortcut, f"layer{i + 1}", frozenset(deleted)
+        )
         layers.append(stage)
     layers += [
         nn.global_avg_pool(name="avgpool"),
         nn.dense(num_classes, w_init=nn.initializers.glorot_uniform(), name="fc"),
     ]
-    return Model(name, nn.serial(*layers, name=name), (h, w, c))
+    model = Model(name, nn.serial(*layers, name=name), (h, w, c))
+    unknown = sorted(set(deleted) - set(deletable_blocks(model))) if deleted else []
+    if unknown:
+        raise ValueError(
+            f"{name}: deleted block {unknown[0]!r} does not exist or changes the shape; only these can be deleted: "
+            f"{', '.join(deletable_blocks(model))}"
+        )
+    return model
 
 
 def resnet20(input_shape: Shape = (32, 32, 3), num_classes: int = 10, **options) -> Model:
