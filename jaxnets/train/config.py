@@ -18,19 +18,31 @@ import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from jaxnets import data, models
 from jaxnets._names import unknown
+from jaxnets.models import Model
 from jaxnets.train import distributed
 from jaxnets.train._weights import WEIGHTS, model_record, save_weights
-from jaxnets.train.loop import KEEP, FitResult, ParameterError, check_selection, check_workdir, fit, validation_split
+from jaxnets.train.loop import (
+    KEEP,
+    FitResult,
+    ParameterError,
+    RunOptions,
+    check_selection,
+    check_workdir,
+    fit,
+    validation_split,
+)
 from jaxnets.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer
 from jaxnets.train.parallel import data_parallel, is_main_process
 from jaxnets.train.safety import TrainingInterrupted
+from jaxnets.train.state import TrainState
 from jaxnets.viz import write_images
 
 # Per-model defaults (fields left unset take these), measured on MNIST: lenet5_modern 99.06% after 10 epochs,
@@ -394,6 +406,76 @@ def write_record(config: TrainConfig, model: dict[str, Any] | None = None) -> Pa
     return path
 
 
+class _Prepared(NamedTuple):
+    """A config's data, prepared for its model, and the model's record (what ``jaxnets.load`` rebuilds it from)."""
+
+    raw: data.Dataset
+    model: Model
+    ds: data.Dataset
+    record: dict[str, Any]
+
+
+def _prepare(config: TrainConfig, progress: bool) -> _Prepared:
+    """Load the config's dataset, build its model, normalise the data (statistics from the examples trained on: a
+    validation hold-out is left out of them) and make the model record."""
+    assert config.normalisation is not None
+    raw = data.load_raw(config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir, progress=progress)
+    model = build_for(config.model, raw, config.model_args)
+    rows = None if config.val_split is None else validation_split(len(raw.train_x), config.val_split, config.seed)[0]
+    ds = data.prepare(raw, model.input_shape, config.normalisation, rows)
+    text = isinstance(raw, data.TextDataset)  # (token ids: used as they are)
+    pre = None if text else data.preprocessing(raw, model.input_shape, config.normalisation, rows)
+    names = None if text or config.dataset in data.EMBEDDED else data.label_names(config.dataset, config.data_dir)
+    vocab = raw.vocab if isinstance(raw, data.TextDataset) else None
+    args = (config.model, model, raw.input_shape, raw.num_classes, config.model_args, config.dataset, pre)
+    return _Prepared(raw, model, ds, model_record(*args, class_names=names, vocab=vocab))
+
+
+def _optimizer(config: TrainConfig, examples: int) -> optax.GradientTransformation:
+    """The config's optimiser over its whole run (a schedule spans every step); ``ParameterError`` for a batch
+    larger than the training set."""
+    assert config.batch_size is not None and config.epochs is not None and config.optimizer is not None
+    assert config.lr is not None and config.momentum is not None and config.weight_decay is not None
+    assert config.schedule is not None
+    if config.batch_size > examples:
+        raise ParameterError(
+            "batch_size",
+            f"batch_size {config.batch_size} is larger than the {examples} "
+            f"training examples of {config.dataset}: use at most {examples}",
+        )
+    steps = examples // config.batch_size
+    return make_optimizer(
+        config.optimizer,
+        config.lr,
+        config.momentum,
+        config.weight_decay,
+        config.schedule,
+        total_steps=steps * config.epochs,
+    )
+
+
+def _describe(config: TrainConfig) -> str:
+    """The run's first log line."""
+    return (
+        f"{config.model} on {config.dataset}: {config.optimizer} lr {config.lr}"
+        + (f" momentum {config.momentum}" if config.optimizer in ("momentum", "nesterov") else "")
+        + (f" weight decay {config.weight_decay}" if config.weight_decay else "")
+        + f", {config.schedule} schedule, {config.epochs} epochs, seed {config.seed}, workdir {config.workdir}"
+        + (f", model options {json.dumps(config.model_args)}" if config.model_args else "")
+    )
+
+
+def _checkpoint_config(config: TrainConfig, raw: data.Dataset) -> dict[str, Any]:
+    """What the checkpoint holds of the config (compared on resume): the fields a run of its time had."""
+    saved = {**dataclasses.asdict(config), **({"vocab": raw.vocab} if isinstance(raw, data.TextDataset) else {})}
+    if not config.model_args:  # (checkpoints made before model options existed resume as they were)
+        del saved["model_args"]
+    if config.val_split is None:  # (likewise before model selection)
+        for key in SELECTION:
+            del saved[key]
+    return saved
+
+
 def run(
     config: TrainConfig, progress: bool = True, log: Callable[[str], None] = print, shard_params: bool = False
 ) -> FitResult:
@@ -406,74 +488,23 @@ def run(
     ``"model"``: the normalisation statistics, class names) for ``jaxnets.load``. ``val_split``, ``keep`` and
     ``patience``: see ``fit``."""
     config = config.resolved()
-    # (resolved() has filled in every setting: the check below tells the type checker)
-    assert (
-        config.workdir is not None
-        and config.normalisation is not None
-        and config.optimizer is not None
-        and config.schedule is not None
-        and config.epochs is not None
-        and config.batch_size is not None
-        and config.lr is not None
-        and config.momentum is not None
-        and config.weight_decay is not None
-    )
+    assert config.workdir is not None and config.epochs is not None and config.batch_size is not None
     main = is_main_process()
     if main:  # fail fast, before loading data: a workdir that cannot be written or does not fit resume
         check_workdir(config.workdir, config.resume, config.overwrite)
-    raw = data.load_raw(config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir, progress=progress)
-    model = build_for(config.model, raw, config.model_args)
-    # Normalisation statistics from the examples trained on: a validation hold-out is left out of them.
-    rows = None if config.val_split is None else validation_split(len(raw.train_x), config.val_split, config.seed)[0]
-    ds = data.prepare(raw, model.input_shape, config.normalisation, rows)
-    text = isinstance(raw, data.TextDataset)  # (token ids: used as they are)
-    pre = None if text else data.preprocessing(raw, model.input_shape, config.normalisation, rows)
-    names = None if text or config.dataset in data.EMBEDDED else data.label_names(config.dataset, config.data_dir)
-    record = model_record(
-        config.model,
-        model,
-        raw.input_shape,
-        raw.num_classes,
-        config.model_args,
-        config.dataset,
-        pre,
-        class_names=names,
-        vocab=raw.vocab if isinstance(raw, data.TextDataset) else None,
-    )
-    if config.batch_size > len(ds.train_x):
-        raise ParameterError(
-            "batch_size",
-            f"batch_size {config.batch_size} is larger than the {len(ds.train_x)} "
-            f"training examples of {config.dataset}: use at most {len(ds.train_x)}",
-        )
-    steps = len(ds.train_x) // config.batch_size
-    optimizer = make_optimizer(
-        config.optimizer,
-        config.lr,
-        config.momentum,
-        config.weight_decay,
-        config.schedule,
-        total_steps=steps * config.epochs,
-    )
-    log(
-        f"{config.model} on {config.dataset}: {config.optimizer} lr {config.lr}"
-        + (f" momentum {config.momentum}" if config.optimizer in ("momentum", "nesterov") else "")
-        + (f" weight decay {config.weight_decay}" if config.weight_decay else "")
-        + f", {config.schedule} schedule, {config.epochs} epochs, seed {config.seed}, workdir {config.workdir}"
-        + (f", model options {json.dumps(config.model_args)}" if config.model_args else "")
-    )
-    saved = {**dataclasses.asdict(config), **({"vocab": raw.vocab} if isinstance(raw, data.TextDataset) else {})}
-    if not config.model_args:  # (checkpoints made before model options existed resume as they were)
-        del saved["model_args"]
-    if config.val_split is None:  # (likewise before model selection)
-        for key in SELECTION:
-            del saved[key]
+    raw, model, ds, record = _prepare(config, progress)
+    optimizer = _optimizer(config, len(ds.train_x))
+    log(_describe(config))
     # With several processes (jax.distributed) each keeps only its share of the examples, normalised above with the
     # whole training set's statistics; fit makes the global batches from the shares.
     train_x, train_y, test_x, test_y = distributed.shard((ds.train_x, ds.train_y, ds.test_x, ds.test_y))
     if main and not config.resume:
         write_record(config, record)
     weights = Path(config.workdir) / WEIGHTS
+
+    def on_save(state: TrainState) -> None:
+        save_weights(weights, state.params, state.model_state, record)
+
     try:
         result = fit(
             model,
@@ -485,18 +516,20 @@ def run(
             epochs=config.epochs,
             batch_size=config.batch_size,
             seed=config.seed,
-            workdir=config.workdir,
-            resume=config.resume,
-            overwrite=config.overwrite,
-            config=saved,
-            progress=progress,
-            log=log,
-            on_save=lambda state: save_weights(weights, state.params, state.model_state, record),
-            shardings=data_parallel(shard_state=True) if shard_params else "auto",
             val_split=config.val_split,
             keep=config.keep,
             patience=config.patience,
-            tensorboard=config.tensorboard,
+            run=RunOptions(
+                workdir=config.workdir,
+                resume=config.resume,
+                overwrite=config.overwrite,
+                config=_checkpoint_config(config, raw),
+                progress=progress,
+                log=log,
+                on_save=on_save,
+                tensorboard=config.tensorboard,
+            ),
+            shardings=data_parallel(shard_state=True) if shard_params else "auto",
         )
     except TrainingInterrupted:
         if main and config.resume:

@@ -289,14 +289,10 @@ def _plan(
         data, test = _check_model_data(model_or_step, data, test)
     elif test[0] is not None and step.evaluate is None:
         raise ValueError(f"{step.name} has no evaluate: it cannot score test data (pass no test_x, test_y)")
-    elif val_split is not None and step.evaluate is None:
-        raise ParameterError("val_split", f"val_split: {step.name} has no evaluate to score a validation set with")
     processes = jax.process_count()
     val, digest = None, None
-    if val_split is not None and processes > 1:
-        raise ParameterError("val_split", f"val_split: not supported over {processes} processes (one process only)")
     if val_split is not None:
-        data, val, digest = _hold_out(data, val_split, seed, int(batch_size) // processes)
+        data, val, digest = _validation(step, data, val_split, seed, int(batch_size), processes)
         n = _length(data)
     shardings = _auto_shardings(int(batch_size), log) if shardings == "auto" else shardings
     if processes > 1 and shardings is None:
@@ -304,6 +300,42 @@ def _plan(
     if processes > 1:  # every process takes the same number of steps, over its first n examples
         n = parallel.global_min(n)
         data = jax.tree.map(lambda a: a[:n], data)
+    steps = _steps_per_epoch(n, int(batch_size), processes, shardings, log)
+    if val is not None:
+        log(f"validation: {_length(val) * processes} examples held out of the training set ({val_split:g})")
+    return _Plan(
+        step,
+        data,
+        None if test[0] is None else test,
+        val,
+        int(epochs),
+        int(batch_size),
+        steps,
+        shardings,
+        eval_batch_size,
+        val_split,
+        keep,
+        patience,
+        digest,
+    )
+
+
+def _validation(
+    step: TrainStep, data: Batch, val_split: float, seed: int, batch_size: int, processes: int
+) -> tuple[Batch, Batch, str]:
+    """``_hold_out`` of ``data`` for ``val_split``; ``ParameterError`` where no validation can be made."""
+    if step.evaluate is None:
+        raise ParameterError("val_split", f"val_split: {step.name} has no evaluate to score a validation set with")
+    if processes > 1:
+        raise ParameterError("val_split", f"val_split: not supported over {processes} processes (one process only)")
+    return _hold_out(data, val_split, seed, batch_size // processes)
+
+
+def _steps_per_epoch(
+    n: int, batch_size: int, processes: int, shardings: Shardings | None, log: Callable[[str], None]
+) -> int:
+    """The steps of an epoch over ``n`` examples per process (``ValueError`` for a batch larger than the training
+    set or one that does not split over the devices), and the log lines that say so."""
     if batch_size > n * processes:
         raise ValueError(
             f"batch size {batch_size} is larger than the {n * processes} training examples: use a batch "
@@ -327,23 +359,7 @@ def _plan(
             f"data parallel over {shardings.num_devices} devices ({batch_size // shardings.num_devices} per device)"
             + (f", {processes} processes" if processes > 1 else "")
         )
-    if val is not None:
-        log(f"validation: {_length(val) * processes} examples held out of the training set ({val_split:g})")
-    return _Plan(
-        step,
-        data,
-        None if test[0] is None else test,
-        val,
-        int(epochs),
-        int(batch_size),
-        steps,
-        shardings,
-        eval_batch_size,
-        val_split,
-        keep,
-        patience,
-        digest,
-    )
+    return steps
 
 
 def _auto_shardings(batch_size: int, log: Callable[[str], None]) -> Shardings | None:
