@@ -30,6 +30,31 @@ def offline_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def in_process_cli(capsys, monkeypatch):
+    """``call(main, *args) -> (exit code, stdout, stderr)``: a command's ``main`` run in this process, offline (no
+    manual dir, the download probe at a closed port); for the ``cli`` fixtures."""
+    monkeypatch.delenv("JAXNETS_MANUAL_DIR", raising=False)
+    monkeypatch.setenv("JAXNETS_DOWNLOAD_PROBE", f"127.0.0.1:{closed_port()}")
+
+    def call(main, *args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse's own usage errors
+            code = e.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call
+
+
+def one_line(err: str) -> str:
+    """The single line a failure prints on stderr (asserting there is exactly one, and no traceback)."""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
 def python() -> str:
     return sys.executable
 

@@ -14,7 +14,7 @@ import tomllib
 
 import jax
 import pytest
-from helpers_train import REPO, closed_port, leaves_equal, offline_env, python
+from helpers_train import REPO, in_process_cli, leaves_equal, offline_env, one_line, python
 
 import jaxnets
 from jaxnets import data, train
@@ -27,25 +27,7 @@ XOR_RUN = ["--model", "mlp", "--dataset", "xor", "--epochs", "2", "--no-progress
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """``cli(main, *args) -> (exit code, stdout, stderr)``: a command's main in this process, offline."""
-    monkeypatch.delenv("JAXNETS_MANUAL_DIR", raising=False)
-    monkeypatch.setenv("JAXNETS_DOWNLOAD_PROBE", f"127.0.0.1:{closed_port()}")
-
-    def call(main, *args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = main(list(args))
-        except SystemExit as e:  # argparse's own usage errors
-            code = e.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
-
-def one_line(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
+    return in_process_cli(capsys, monkeypatch)
 
 
 def state_of(workdir) -> train.TrainState:

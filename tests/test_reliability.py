@@ -5,6 +5,7 @@ Ctrl-C cases run it in a subprocess that the test kills at a chosen step or insi
 from __future__ import annotations
 
 import errno
+import functools
 import importlib.util
 import os
 import re
@@ -19,7 +20,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from helpers_train import MNIST_DIR, REPO, closed_port, dropout_mlp, leaves_equal, offline_env, python
+from helpers_train import (
+    MNIST_DIR,
+    REPO,
+    dropout_mlp,
+    in_process_cli,
+    leaves_equal,
+    offline_env,
+    one_line,
+    python,
+)
 
 import jaxnets
 from jaxnets import data, train
@@ -44,26 +54,7 @@ MAIN = _load_main()
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """``cli(*args) -> (exit code, stdout, stderr)``: train.py's main in this process, offline."""
-    monkeypatch.delenv("JAXNETS_MANUAL_DIR", raising=False)
-    monkeypatch.setenv("JAXNETS_DOWNLOAD_PROBE", f"127.0.0.1:{closed_port()}")
-
-    def call(*args: str) -> tuple[int, str, str]:
-        capsys.readouterr()
-        try:
-            code = MAIN(list(args))
-        except SystemExit as e:  # argparse's own usage errors
-            code = e.code
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
-
-
-def one_line(err: str) -> str:
-    """The single line a failure prints on stderr (asserting there is exactly one, and no traceback)."""
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
-    return lines[0]
+    return functools.partial(in_process_cli(capsys, monkeypatch), MAIN)
 
 
 def template() -> train.TrainState:
