@@ -47,7 +47,6 @@ def make_agent(agent: str, env: str, **config) -> Agent:
 def save_runner(path: str | os.PathLike, runner: dict, config: dict[str, Any], records: Sequence[Record] = ()) -> None:
     """Checkpoint a (batched) runner pytree to ``path`` with ``train``'s checkpoint writer (atomic, SHA-256
     checksummed), with the run's ``config`` and metrics ``records``; PRNG keys are stored as their raw key data."""
-    # (save_checkpoint and load_checkpoint take any pytree, though annotated with TrainState)
     ckpt.save_checkpoint(path, _plain(runner), config, {"records": list(records)})
 
 
@@ -168,11 +167,7 @@ def run(
 
 def _check_config(out_dir: Path, saved: dict[str, Any], now: dict[str, Any]) -> None:
     """``CheckpointError`` naming every entry in which the checkpoint's config and this run's differ."""
-    diff = ", ".join(
-        f"{k}={saved.get(k)!r} there but {now.get(k)!r} here"
-        for k in sorted(set(saved) | set(now))
-        if saved.get(k) != now.get(k)
-    )
+    diff = ckpt.config_difference(saved, now)
     if diff:
         raise ckpt.CheckpointError(
             f"the checkpoint in {out_dir} was made with another config ({diff}); resume with the same settings, "

@@ -117,3 +117,10 @@ def load_checkpoint(path: str | os.PathLike, template: State) -> tuple[State, di
                 f"{jax.tree_util.keystr(where)} is {np.shape(got)} there, {np.shape(want)} here"
             )
     return state, json.loads(raw["config"])
+
+
+def config_difference(saved: dict[str, Any], now: dict[str, Any], ignore: tuple[str, ...] = ()) -> str:
+    """The entries (but ``ignore``) in which a checkpoint's config and a run's differ, as "k=saved there but now
+    here, ..." for a one-line refusal to resume; empty when they agree."""
+    keys = sorted((set(saved) | set(now)) - set(ignore))
+    return ", ".join(f"{k}={saved.get(k)!r} there but {now.get(k)!r} here" for k in keys if saved.get(k) != now.get(k))

@@ -71,10 +71,7 @@ class RunDir:
         """``CheckpointError`` if the checkpoint was made with another config, or for another number of epochs
         under a schedule that depends on it."""
         now = self.config
-        keys = sorted((set(saved) | set(now)) - set(RESUMABLE))
-        diff = ", ".join(
-            f"{k}={saved.get(k)!r} there but {now.get(k)!r} here" for k in keys if saved.get(k) != now.get(k)
-        )
+        diff = ckpt.config_difference(saved, now, RESUMABLE)
         if diff:
             raise ckpt.CheckpointError(
                 f"the checkpoint in {self.path} was made with another config ({diff}); "
