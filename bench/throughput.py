@@ -3,11 +3,14 @@
     python bench/throughput.py [--json] [--models lenet5_modern lenet5 small_cnn mlp] [--steps N] [--epoch]
 
 For each model (batch 128, float32, SGD with momentum 0.9, random MNIST-shaped inputs, steady state after warm-up)
-it times one training step of: ``jaxnets`` (the registered model, conv strategy 'auto'), ``plain_jax`` (the same
+it times one training step of: ``jaxnets`` (the registered model, conv strategy 'auto', through the real training
+step ``train.make_train_step``: non-finite guard, loss and accuracy), ``jaxnets_bare`` (the same model's apply in a
+bare jitted step: the guard and metrics' cost is the ratio of the two), ``plain_jax`` (the same
 network hand-written over a dict of arrays with the same kernels: the cost of jaxnets' abstractions), ``flax`` (the
 same network in Flax linen with optax, jitted: lax convolutions and reduce_window pooling) and ``torch`` (PyTorch
-eager on the CPU, skipped if torch is not importable). Each time is the median of 7 repeats of ``--steps`` steps;
-repeats disturbed by other processes are retried. It prints images/s, the ratios to PyTorch and to Flax, and the
+eager on the CPU, skipped if torch is not importable). Each time is the median over ``--rounds`` interleaved rounds
+(the frameworks in a rotated order) of the median of 7 repeats of ``--steps`` steps; repeats disturbed by other
+processes are retried. It prints images/s, the ratios to PyTorch and to Flax, and the
 achieved GFLOP/s (analytic FLOPs of forward and backward) as a share of the fp32 matmul peak measured in the run.
 
 ``--epoch`` also trains one full MNIST epoch of lenet5_modern through the real data path (``jaxnets.train.fit``:
@@ -23,8 +26,10 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import jax
@@ -32,7 +37,7 @@ import jax
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common
 
-FRAMEWORKS = ("jaxnets", "plain_jax", "flax", "torch")
+FRAMEWORKS = ("jaxnets", "jaxnets_bare", "plain_jax", "flax", "torch")
 
 
 def machine() -> dict[str, object]:
@@ -73,8 +78,11 @@ def _batch(shape: tuple[int, ...]) -> tuple[jax.Array, jax.Array]:
     return x, jax.random.randint(jax.random.key(2), (common.BATCH,), 0, 10)
 
 
-def time_jax(apply, params, shape, steps: int) -> dict[str, float]:
-    """Steady-state seconds per jitted step of ``apply(params, x) -> logits``."""
+Runner = tuple[Callable[[], object], Callable[[object], object]]  # (one training step, wait for its result)
+
+
+def jax_runner(apply, params, shape) -> Runner:
+    """A bare jitted SGD+momentum step of ``apply(params, x) -> logits`` on a fixed batch (``common.jax_step``)."""
     step, opt = common.jax_step(apply, params)
     x, y = _batch(shape)
     state = [params, opt]
@@ -83,29 +91,45 @@ def time_jax(apply, params, shape, steps: int) -> dict[str, float]:
         state[0], state[1], loss = step(state[0], state[1], x, y)
         return loss
 
-    return common.measure(run, iters=steps)
+    return run, jax.block_until_ready
 
 
-def time_jaxnets(name: str, steps: int) -> dict[str, float]:
-    """The registered jaxnets model through ``Model.apply``."""
+def runner_jaxnets(name: str) -> Runner:
+    """jaxnets' real training step, ``train.make_train_step``: guard against non-finite steps, loss and accuracy."""
+    from jaxnets import train
+
+    model = common.build_jaxnets(name)
+    step = train.make_train_step(model, common.sgd())
+    x, y = _batch(model.input_shape)
+    state = [train.create_train_state(model, common.sgd(), jax.random.key(0))]
+
+    def run():
+        state[0], metrics = step(state[0], x, y)
+        return metrics
+
+    return run, jax.block_until_ready
+
+
+def runner_jaxnets_bare(name: str) -> Runner:
+    """The registered model's ``Model.apply`` in a bare jitted step (no guard, no metrics but the loss)."""
     model = common.build_jaxnets(name)
     params, mstate = model.init(jax.random.key(0))
-    return time_jax(lambda p, x: model.apply(p, mstate, x, train=True)[0], params, model.input_shape, steps)
+    return jax_runner(lambda p, x: model.apply(p, mstate, x, train=True)[0], params, model.input_shape)
 
 
-def time_plain(name: str, steps: int) -> dict[str, float]:
+def runner_plain(name: str) -> Runner:
     params, apply = common.plain_jax(name, jax.random.key(0))
-    return time_jax(apply, params, common.SPECS[name][0], steps)
+    return jax_runner(apply, params, common.SPECS[name][0])
 
 
-def time_flax(name: str, steps: int) -> dict[str, float]:
+def runner_flax(name: str) -> Runner:
     net, shape = common.flax_model(name)
     x, _ = _batch(shape)
     params = net.init(jax.random.key(0), x)["params"]
-    return time_jax(lambda p, x: net.apply({"params": p}, x), params, shape, steps)
+    return jax_runner(lambda p, x: net.apply({"params": p}, x), params, shape)
 
 
-def time_torch(name: str, steps: int) -> dict[str, float] | None:
+def runner_torch(name: str) -> Runner | None:
     built = common.torch_model(name)
     if built is None:
         return None
@@ -124,10 +148,31 @@ def time_torch(name: str, steps: int) -> dict[str, float] | None:
         opt.step()
         return loss
 
-    return common.measure(run, sync=lambda loss: loss.item(), iters=steps)
+    return run, lambda loss: loss.item()
 
 
-TIMERS = {"jaxnets": time_jaxnets, "plain_jax": time_plain, "flax": time_flax, "torch": time_torch}
+RUNNERS = {
+    "jaxnets": runner_jaxnets,
+    "jaxnets_bare": runner_jaxnets_bare,
+    "plain_jax": runner_plain,
+    "flax": runner_flax,
+    "torch": runner_torch,
+}
+
+
+def time_interleaved(runners: dict[str, Runner], steps: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Seconds per step of each runner: ``rounds`` rounds, the runners in a rotated order each round, each round a
+    ``common.measure`` (median of 7 repeats); the median over rounds and the disturbed repeats' count."""
+    times: dict[str, list[float]] = {fw: [] for fw in runners}
+    disturbed = dict.fromkeys(runners, 0)
+    names = list(runners)
+    for r in range(rounds):
+        for fw in names[r % len(names) :] + names[: r % len(names)]:
+            run, sync = runners[fw]
+            got = common.measure(run, sync=sync, iters=steps)
+            times[fw].append(got["seconds"])
+            disturbed[fw] += got["disturbed"]
+    return {fw: {"seconds": statistics.median(t), "disturbed": disturbed[fw]} for fw, t in times.items()}
 
 
 def time_epoch(data_dir: str, manual_dir: str, step_seconds: float) -> dict[str, object]:
@@ -171,6 +216,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     ap.add_argument("--models", nargs="+", default=list(common.SPECS), choices=list(common.SPECS))
     ap.add_argument("--frameworks", nargs="+", default=list(FRAMEWORKS), choices=FRAMEWORKS)
     ap.add_argument("--steps", type=int, default=20, help="steps per timed repeat (7 repeats, median)")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of every framework (median)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     ap.add_argument("--epoch", action="store_true", help="also time a full MNIST epoch through jaxnets.train.fit")
     ap.add_argument("--data-dir", default=None, help="TFDS data dir (default: TFDS's own)")
@@ -188,12 +234,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     )
     for name in args.models:
         flops = common.train_flops(name)
+        runners = {fw: RUNNERS[fw](name) for fw in args.frameworks}
+        for fw in [fw for fw, r in runners.items() if r is None]:
+            say(f"{name:14s} {fw:10s} skipped (not importable)")
+        timed = time_interleaved({fw: r for fw, r in runners.items() if r is not None}, args.steps, args.rounds)
         rows = {}
-        for fw in args.frameworks:
-            r = TIMERS[fw](name, args.steps)
-            if r is None:
-                say(f"{name:14s} {fw:10s} skipped (not importable)")
-                continue
+        for fw, r in timed.items():
             rows[fw] = {
                 "ms_per_step": round(1e3 * r["seconds"], 3),
                 "images_per_second": round(common.BATCH / r["seconds"], 1),
@@ -205,17 +251,24 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             for ref in ("torch", "flax"):
                 if ref in rows:
                     row[f"vs_{ref}"] = round(row["images_per_second"] / rows[ref]["images_per_second"], 3)
-            if "plain_jax" in rows:
-                row["vs_plain_jax"] = round(row["images_per_second"] / rows["plain_jax"]["images_per_second"], 3)
+            for ref in ("plain_jax", "jaxnets_bare"):
+                if ref in rows:
+                    row[f"vs_{ref}"] = round(row["images_per_second"] / rows[ref]["images_per_second"], 3)
             say(
                 f"{name:14s} {fw:10s} {row['ms_per_step']:8.2f} {row['images_per_second']:8.0f} "
                 f"{row.get('vs_torch', float('nan')):8.2f} {row.get('vs_flax', float('nan')):8.2f} "
                 f"{row['gflops']:8.1f} {row['percent_of_peak']:6.1f}%" + ("  (disturbed)" if row["disturbed"] else "")
             )
+        if "jaxnets" in rows and "jaxnets_bare" in rows:
+            say(f"{name:14s} train step / bare step of the same model: {1 / rows['jaxnets']['vs_jaxnets_bare']:.3f}")
         results[name] = {"train_gflop_per_step": round(flops / 1e9, 4), **rows}
     if args.epoch:
         step_s = results.get("lenet5_modern", {}).get("jaxnets", {}).get("ms_per_step")
-        step_s = step_s / 1e3 if step_s else time_jaxnets("lenet5_modern", args.steps)["seconds"]
+        step_s = (
+            step_s / 1e3
+            if step_s
+            else time_interleaved({"j": runner_jaxnets("lenet5_modern")}, args.steps, 1)["j"]["seconds"]
+        )
         results["mnist_epoch"] = time_epoch(args.data_dir, args.manual_dir, step_s)
         say(f"\nMNIST epoch, lenet5_modern via jaxnets.train.fit: {results['mnist_epoch']}")
     results["machine"]["load_after"] = os.getloadavg()[0]

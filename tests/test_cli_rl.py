@@ -3,6 +3,7 @@ its record and resumes."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -72,6 +73,29 @@ def test_a_tiny_reinforce_run_writes_metrics_and_resumes(capsys, tmp_path):
     assert main(argv) == 0  # everything done: resumes at the end, trains nothing more, evaluates the same
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == first
     assert (tmp_path / "metrics.jsonl").read_text().splitlines() == lines
+
+
+def test_a_full_disk_while_saving_is_one_line_and_keeps_the_last_checkpoint(capsys, tmp_path, monkeypatch):
+    from jaxnets.rl import _run
+
+    saves = []
+
+    def save_or_fill(path, *args):
+        if saves:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        saves.append(path)
+        return save_runner(path, *args)
+
+    save_runner = _run.save_runner
+    monkeypatch.setattr(_run, "save_runner", save_or_fill)
+    argv = ["--agent", "reinforce", "--total-steps", "4000", "--option", "num_envs=2", "--workdir", str(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "could not write the checkpoint of update 2 to" in err and "(No space left on device)" in err, err
+    assert f"the last good checkpoint, {tmp_path / 'checkpoint.msgpack'} (update 1), is intact" in err, err
+    assert err.endswith("then run the same command again to continue"), err
+    assert [json.loads(line)["update"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1]
 
 
 @pytest.mark.long

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         result = rl.run(agent, workdir, seeds=args.seeds, overwrite=args.overwrite, config={"options": options})
     except (ValueError, TypeError, CheckpointError) as e:  # (safety.WorkdirError is a ValueError)
         return fail(prog, to_flags(one_line(e), PARAMS))
-    except (safety.WorkdirBusy, OSError) as e:
+    except (safety.WorkdirBusy, safety.CheckpointWriteError, OSError) as e:
         return fail(prog, to_flags(one_line(e), PARAMS), 1)
     except safety.TrainingInterrupted as e:  # the chunk finished, its checkpoint saved
         print(f"{one_line(e)}: run the same command to continue", file=sys.stderr)

@@ -25,6 +25,7 @@ from jaxnets.rl.envs import make
 from jaxnets.train import checkpoint as ckpt
 from jaxnets.train import metrics as mw
 from jaxnets.train import safety
+from jaxnets.train.rundir import writing
 
 AGENTS: dict[str, Callable[..., Agent]] = {
     "ppo": ppo,
@@ -35,6 +36,7 @@ AGENTS: dict[str, Callable[..., Agent]] = {
 CHECKPOINT = ckpt.CHECKPOINT
 METRICS = mw.METRICS
 Record = dict[str, Any]
+AGAIN = "run the same command again to continue"  # (how an interrupted or failed run resumes)
 
 
 def make_agent(agent: str, env: str, **config) -> Agent:
@@ -145,14 +147,18 @@ def run(
         runner, records = load_runner(path, runner)
     mw.write_metrics(metrics_path, records)  # exactly the records of the checkpoint's updates
     done = int(np.asarray(runner["update"])[0])
+    saved = f"{path} (update {done})" if resume else None
     while done < agent.num_updates:
         runner, metrics = _chunk(agent, min(log_every, agent.num_updates - done))(runner)
         done = int(np.asarray(runner["update"])[0])
         new = _records(metrics, seeds, done)
         records += new
-        save_runner(path, runner, saved_config, records)  # the chunk's state and records: one atomic fact
-        for record in new:
-            mw.append_metrics(metrics_path, record)
+        with writing(f"the checkpoint of update {done} to {path}", saved, AGAIN):  # a full disk: the old one kept
+            save_runner(path, runner, saved_config, records)  # the chunk's state and records: one atomic fact
+        saved = f"{path} (update {done})"
+        with writing(str(metrics_path), saved, AGAIN):
+            for record in new:
+                mw.append_metrics(metrics_path, record)
         if stop.signum is not None and done < agent.num_updates:
             raise safety.TrainingInterrupted(
                 f"interrupted after update {done} of {agent.num_updates}; checkpoint saved in {workdir}",

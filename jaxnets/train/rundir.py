@@ -244,13 +244,14 @@ def _free_name(path: Path) -> Path:
 
 
 @contextlib.contextmanager
-def writing(what: str, saved: str | None) -> Iterator[None]:
-    """Turn an ``OSError`` while writing ``what`` (a full disk) into one line that says what is still safe."""
+def writing(what: str, saved: str | None, resume: str = "continue with --resume") -> Iterator[None]:
+    """Turn an ``OSError`` while writing ``what`` (a full disk) into one line that says what is still safe and, when
+    a checkpoint was ``saved``, how to ``resume`` from it."""
     try:
         yield
     except OSError as e:
         kept = f"the last good checkpoint, {saved}, is intact" if saved else "no checkpoint of this run was written"
-        again = "then continue with --resume" if saved else "then run again"
+        again = f"then {resume}" if saved else "then run again"
         raise safety.CheckpointWriteError(
             f"could not write {what} ({e.strerror or e}): {kept}; free some space (or fix the folder), {again}"
         ) from e
