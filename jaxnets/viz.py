@@ -14,12 +14,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnets import models
-from jaxnets.nn import PyTree
+from jaxnets.nn import PyTree, bicubic_resize
 
 RECONSTRUCTIONS = "reconstructions.png"
 SAMPLES = "samples.png"
+SEGMENTATION = "segmentation.png"
+CLASS_MAPS = "class_maps.png"
+DETECTIONS = "detections.png"
+SUPERRES = "superres.png"
 
 __all__ = ["RECONSTRUCTIONS", "SAMPLES", "plot_curves", "save_image_rows", "save_reconstructions", "write_images"]
+__all__ += ["SEGMENTATION", "mask_overlay", "save_segmentations"]
+__all__ += ["CLASS_MAPS", "DETECTIONS", "save_class_maps", "save_detections"]
+__all__ += ["SUPERRES", "save_superres"]
 __all__ += ["plot_conditional_density", "plot_embedding", "plot_reliability", "plot_uncertainty_bands"]
 
 
@@ -39,11 +46,12 @@ def plot_curves(records: list[dict[str, Any]], path: str | os.PathLike) -> None:
     plt = _pyplot()
     records = [r for r in records if not r.get("final")]
     epochs = [r["epoch"] for r in records]
-    names = list(dict.fromkeys(k.removeprefix("train_") for k in records[0] if k.startswith("train_")))
+    splits = ("train", "val", "test")
+    names = list(dict.fromkeys(k.split("_", 1)[1] for k in records[0] if k.split("_", 1)[0] in splits))
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
+    for ax, name in zip(axes[0], names, strict=True):  # (test-only metrics too: mean IoU, mAP)
         scale = 100 if name == "accuracy" else 1
-        for split in ("train", "val", "test"):
+        for split in splits:
             if f"{split}_{name}" in records[0]:
                 ax.plot(epochs, [scale * r[f"{split}_{name}"] for r in records], "o-", label=split)
         ax.set(xlabel="epoch", ylabel=name + (" (%)" if scale == 100 else ""), title=name)
@@ -117,11 +125,23 @@ def write_images(
     workdir: str | os.PathLike | None,
     n: int = 12,
     seed: int = 0,
+    y: Any = None,
 ) -> list[Path]:
     """After training a model that reconstructs its input (``reconstructs(model)``), write ``reconstructions.png`` of
     the first ``n`` examples of ``x`` (for a denoising model also the corrupted inputs, and their reconstruction)
-    and, for a VAE, ``samples.png`` drawn from the prior; other models (or no ``workdir``) get nothing. Returns the
-    paths written."""
+    and, for a VAE, ``samples.png`` drawn from the prior; for a segmentation model given the true masks ``y``,
+    ``segmentation.png`` (``save_segmentations``); for a super-resolution model, ``superres.png`` (``save_superres``,
+    against the high-resolution ``y`` when given); other models (or no ``workdir``) get nothing. Returns the paths
+    written."""
+    if workdir is not None and (model.name == "cam_cnn" or isinstance(model.objective, models.YoloLoss)):
+        return [_write_localisation(model, params, state, np.asarray(x[:n]), Path(workdir), y)]
+    if workdir is not None and y is not None and model.objective is models.pixel_cross_entropy:
+        logits, _ = model.apply(params, state, jnp.asarray(x[:n]))
+        return [save_segmentations(Path(workdir) / SEGMENTATION, x[:n], y[:n], np.argmax(logits, -1), model.name)]
+    if workdir is not None and isinstance(model.objective, models.SuperResolution):
+        Path(workdir).mkdir(parents=True, exist_ok=True)
+        high = None if y is None else np.asarray(y[:n])
+        return [save_superres(Path(workdir) / SUPERRES, model, params, state, np.asarray(x[:n]), high)]
     if not models.reconstructs(model) or workdir is None:
         return []
     images = jnp.asarray(x[:n])
@@ -154,6 +174,145 @@ def write_images(
             )
         )
     return paths
+
+
+def save_superres(
+    path: str | os.PathLike,
+    model: models.Model,
+    params: PyTree,
+    state: PyTree,
+    x: np.ndarray,
+    high: np.ndarray | None = None,
+) -> Path:
+    """Save a super-resolution model's inputs ``x`` (low-resolution pixels drawn as blocks; left out when the input
+    is already the bicubic enlargement), their bicubic enlargement, the model's output (``models.upscale``) and the
+    ``high``-resolution originals when given, with the mean PSNRs against them in the title, as a PNG."""
+    scale = model.objective.scale if isinstance(model.objective, models.SuperResolution) else 1
+    out = np.asarray(models.upscale(model, params, state, x))
+    bicubic = np.asarray(bicubic_resize(x, *out.shape[1:3])) if scale > 1 else x
+    rows, labels = [bicubic, out], ["bicubic", model.name]
+    if scale > 1:
+        rows, labels = [x.repeat(scale, 1).repeat(scale, 2), *rows], ["input", *labels]
+    title = model.name + (f" x{scale}" if scale > 1 else "")
+    if high is not None:
+        rows.append(high)
+        labels.append("original")
+        psnr = [float(np.mean(models.psnr(jnp.asarray(r), jnp.asarray(high)))) for r in (bicubic, out)]
+        title += f": PSNR {psnr[1]:.2f} dB, bicubic {psnr[0]:.2f} dB"
+    return save_image_rows(path, rows, labels, title)
+
+
+def mask_overlay(images: np.ndarray, masks: np.ndarray, alpha: float = 0.6) -> np.ndarray:
+    """Grey ``images`` (n, h, w[, 1]; scaled to [0, 1] each) as RGB (n, h, w, 3) with each pixel of class ``c >= 1``
+    of ``masks`` (n, h', w', centred in the image if smaller) tinted with colour ``c - 1`` of matplotlib's tab10;
+    class 0 (background) is left as it is."""
+    grey = np.asarray(images, np.float32).reshape(len(images), *np.shape(images)[1:3])
+    low, high = grey.min((1, 2), keepdims=True), grey.max((1, 2), keepdims=True)
+    grey = (grey - low) / np.where(high > low, high - low, 1)
+    masks = np.asarray(masks)
+    top, left = [(g - m) // 2 for g, m in zip(grey.shape[1:], masks.shape[1:], strict=True)]
+    full = np.zeros(grey.shape, masks.dtype)
+    full[:, top : top + masks.shape[1], left : left + masks.shape[2]] = masks
+    palette = np.concatenate([np.zeros((1, 3)), _pyplot().get_cmap("tab10")(np.arange(10))[:, :3]])
+    colour = palette[np.clip(full, 0, len(palette) - 1)]
+    tint = (alpha * (full > 0))[..., None]
+    return (1 - tint) * grey[..., None] + tint * colour
+
+
+def save_segmentations(
+    path: str | os.PathLike, images: np.ndarray, masks: np.ndarray, predicted: np.ndarray, title: str | None = None
+) -> Path:
+    """Save input images, their true class ``masks`` over them and the ``predicted`` masks over them (``mask_overlay``:
+    digit ``d`` = class ``d + 1`` in colour ``d`` of tab10), three rows, as a PNG."""
+    rows = [mask_overlay(images, np.zeros_like(masks)), mask_overlay(images, masks), mask_overlay(images, predicted)]
+    return save_image_rows(path, rows, ["input", "true", "predicted"], title)
+
+
+def _write_localisation(model: models.Model, params: PyTree, state: PyTree, x: np.ndarray, workdir: Path, y) -> Path:
+    """``class_maps.png`` of a ``cam_cnn`` (CAM of the predicted class and its box) or ``detections.png`` of a
+    ``yolo`` (with the true boxes of ``y`` when given)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if model.name == "cam_cnn":
+        logits, _ = model.apply(params, state, jnp.asarray(x))
+        classes = np.argmax(np.asarray(logits), -1)
+        maps = np.asarray(models.class_activation_map(model, params, state, jnp.asarray(x), jnp.asarray(classes)))
+        found = np.stack([models.box_from_map(m) for m in maps])
+        truth = [None] * len(x) if y is None else np.asarray(y)[: len(x)]
+        captions = [f"{c}" + ("" if t is None else f" (true {t})") for c, t in zip(classes, truth, strict=True)]
+        return save_class_maps(workdir / CLASS_MAPS, x, maps, found, captions=captions, title=f"{model.name}: CAM")
+    detections = models.detect(model, params, state, jnp.asarray(x), score_threshold=0.3)
+    true_boxes, true_labels = (None, None) if y is None else (np.asarray(y["boxes"]), np.asarray(y["labels"]))
+    return save_detections(
+        workdir / DETECTIONS, x, detections, true_boxes, true_labels, title=f"{model.name}: score > 0.3"
+    )
+
+
+def _box_panels(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    boxes: Sequence[Sequence[tuple[np.ndarray, str, str, str]]],
+    heat: np.ndarray | None = None,
+    captions: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """One panel per image (n, h, w[, 1]) in a row: the image in grey, ``heat`` (n, h, w) over it (jet, each map
+    scaled to its maximum), and per image a list of boxes ``(box, colour, line style, label)`` drawn on it."""
+    plt = _pyplot()
+    from matplotlib.patches import Rectangle
+
+    images = np.asarray(images, np.float32).reshape(len(images), *np.shape(images)[1:3])
+    fig, axes = plt.subplots(1, len(images), figsize=(1.6 * len(images), 1.9), squeeze=False)
+    for i, ax in enumerate(axes[0]):
+        ax.imshow(images[i], cmap="gray", interpolation="nearest")
+        if heat is not None:
+            ax.imshow(heat[i] / max(float(heat[i].max()), 1e-12), cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        for (x0, y0, x1, y1), colour, style, label in boxes[i]:
+            ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, ec=colour, ls=style, lw=1.2))
+            if label:
+                ax.text(x0, y0 - 1, label, color=colour, fontsize=6, va="bottom")
+        ax.set(xticks=[], yticks=[], title=captions[i] if captions else "")
+        ax.title.set_fontsize(7)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    return _save(fig, path)
+
+
+def save_class_maps(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    maps: np.ndarray,
+    found: np.ndarray | None = None,
+    true: np.ndarray | None = None,
+    captions: Sequence[str] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Class activation maps (n, h, w) as heat over their images (n, h, w[, 1]), with the boxes ``found`` (n, 4)
+    from them in white and the ``true`` boxes in green (dashed), as a PNG row."""
+    boxes = [
+        [(b, "white", "-", "") for b in ([] if found is None else [found[i]])]
+        + [(b, "lime", "--", "") for b in ([] if true is None else [true[i]])]
+        for i in range(len(images))
+    ]
+    return _box_panels(path, images, boxes, heat=np.asarray(maps), captions=captions, title=title)
+
+
+def save_detections(
+    path: str | os.PathLike,
+    images: np.ndarray,
+    detections: models.Detections,
+    true_boxes: np.ndarray | None = None,
+    true_labels: np.ndarray | None = None,
+    title: str | None = None,
+) -> Path:
+    """A detector's valid ``detections`` (red, 'class score') and the true boxes (n, m, 4) with labels (n, m) (green
+    dashed, 'class'; label -1: padding) over their images, as a PNG row."""
+    det = jax.tree.map(np.asarray, detections)
+    boxes = []
+    for i in range(len(images)):
+        found = [(b, "red", "-", f"{c} {s:.2f}") for b, s, c, v in zip(*(a[i] for a in det), strict=True) if v]
+        truth = [] if true_boxes is None or true_labels is None else zip(true_boxes[i], true_labels[i], strict=True)
+        boxes.append(found + [(b, "lime", "--", f"{c}") for b, c in truth if c >= 0])
+    return _box_panels(path, images, boxes, title=title)
 
 
 def _corruption_of(model: models.Model) -> tuple[str, float] | None:

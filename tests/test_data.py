@@ -76,6 +76,15 @@ def test_standard_normalisation_has_zero_mean_unit_std_on_train():
     assert ds.train_x.dtype == np.float32
 
 
+def test_standard_statistics_of_uint8_images_per_channel_equal_numpys():
+    x = np.random.default_rng(3).integers(0, 256, (50, 6, 5, 3), dtype=np.uint8)
+    x[..., 2] //= 4  # channels of different spread
+    raw = data.Dataset("fake", x, np.zeros(50, np.int32), x[:5], np.zeros(5, np.int32), 10)
+    pre = data.preprocessing(raw, (6, 5, 3), "standard")  # (from a histogram of the 256 values per channel)
+    np.testing.assert_allclose(pre.mean, x.mean((0, 1, 2)) / 255, rtol=1e-12)
+    np.testing.assert_allclose(pre.std, x.std((0, 1, 2)) / 255, rtol=1e-9)
+
+
 def test_prepare_rejects_examples_that_do_not_fit():
     with pytest.raises(ValueError, match="do not fit"):
         data.prepare(_fake_images(size=36), (32, 32, 1))

@@ -183,6 +183,7 @@ MODEL_CASES = {
     "rnn": dict(input_shape=(4, 3), num_classes=3, hidden=3),
     "lstm": dict(input_shape=(4, 3, 1), num_classes=3, hidden=3, layers=2),
     "gru": dict(input_shape=(4, 3), num_classes=3, hidden=3),
+    "cam_cnn": dict(input_shape=(8, 8, 1), num_classes=3, features=(2, 3)),
 }
 # The LeNets are checked through XLA's convolutions, which compile several times faster in float64 than im2col's
 # gathers; im2col is checked layer by layer above (every conv case and the C3 table) and through small_cnn here.
@@ -190,7 +191,7 @@ CHECK_STRATEGY = {
     "lenet5": "xla",
     "lenet5_modern": "xla",
     "small_cnn": "im2col",
-    **dict.fromkeys(["alexnet", "vgg11", "googlenet", "resnet50", "resnet20"], "xla"),
+    **dict.fromkeys(["alexnet", "vgg11", "googlenet", "resnet50", "resnet20", "cam_cnn"], "xla"),
 }
 
 # Models trained on an objective of their own (not a classifier head) have it checked by finite differences on
@@ -199,6 +200,7 @@ CHECK_STRATEGY = {
 CHECKED_ELSEWHERE = {"autoencoder", "dae", "conv_autoencoder", "conv_dae", "vae", "rbm", "char_lstm"}
 CHECKED_ELSEWHERE |= {"mdn", "heteroscedastic", "triplet"}  # tests/test_mdn.py, tests/test_metric.py
 CHECKED_ELSEWHERE |= {"gan", "dcgan", "dann", "avb"}  # tests/test_gan.py, test_dann.py, test_avb.py
+CHECKED_ELSEWHERE |= {"fcn", "unet", "srcnn", "espcn", "yolo"}  # their objectives: test_dense_objective below
 # Registered variants of a checked model, built by the same code: VGG-13/16/19 are vgg() with more convolutions per
 # stage; ResNet-18/34 are resnet() with basic blocks, whose code (models._resnet._stage, basic_block) resnet20 checks.
 SAME_CODE_AS = {"vgg13": "vgg11", "vgg16": "vgg11", "vgg19": "vgg11", "resnet18": "resnet50", "resnet34": "resnet50"}
@@ -229,6 +231,49 @@ def test_model(name):
             out, _ = model.apply(p, state, xx, key=jax.random.key(5), train=True)  # mlp has dropout
             assert out.dtype == jnp.float64
             return jnp.mean(loss_fn(out, labels))
+
+        n = check_grad(loss, (params, x), max_coords_per_leaf=24, n_directions=2)
+    assert n >= 24
+
+
+# Dense-vision models, reduced, with the targets their objectives take: per-pixel classes (segmentation), the
+# high-resolution image (super-resolution), boxes and labels (detection; one digit per image, the rest padding -1).
+DENSE_CASES = {
+    "fcn": (dict(input_shape=(32, 32, 1), num_classes=3, channels=(3, 3, 4, 4, 4), fc=3), "mask"),
+    "unet": (dict(input_shape=(8, 8, 1), num_classes=3, channels=(3, 4)), "mask"),
+    "srcnn": (dict(input_shape=(6, 6, 1), features=(2, 2), kernel_sizes=(3, 1, 3)), "image"),
+    "espcn": (dict(input_shape=(4, 4, 1), scale=2, features=(2, 2), kernel_sizes=(3, 3, 3)), "image"),
+    "yolo": (dict(input_shape=(8, 8, 1), num_classes=2, features=(2,), head=3), "boxes"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(DENSE_CASES))
+def test_dense_objective(name):
+    """Gradient of a dense-vision model's own objective (its mean 'loss') w.r.t. all parameters and the input."""
+    kwargs, kind = DENSE_CASES[name]
+    shape = kwargs["input_shape"]
+    model = jaxnets.build(name, **kwargs, **({"strategy": "xla"} if kind == "mask" else {}))
+    with x64():
+        rng = np.random.default_rng(1)
+        params, state = model_params(model, rng, jnp.float64)
+        x = jnp.asarray(rng.uniform(0, 1, (2, *shape)))
+        out = jax.eval_shape(lambda p, s, xx: model.apply(p, s, xx)[0], params, state, x)
+        if kind == "mask":
+            y = jnp.asarray(rng.integers(0, kwargs["num_classes"], out.shape[:-1]), jnp.int32)
+        elif kind == "image":
+            y = jnp.asarray(rng.uniform(0, 1, out.shape))
+        else:
+            boxes = np.full((2, 2, 4), -1.0)
+            boxes[:, 0] = [[1.3, 0.6, 5.2, 4.9], [2.1, 2.7, 7.4, 6.2]]
+            y = {"boxes": jnp.asarray(boxes), "labels": jnp.asarray([[1, -1], [0, -1]], jnp.int32)}
+
+        def loss(args):
+            p, xx = args
+            metrics, _ = model.metrics(p, state, xx, y, train=True)
+            assert metrics["loss"].dtype == jnp.float64 and metrics["loss"].shape == (2,)
+            # YOLO's confidence target is the predicted box's IoU under stop_gradient (as in v1), which finite
+            # differences would differentiate: its term, (confidence - IoU)^2, is checked by hand in test_detection.
+            return jnp.mean(metrics["loss"] - metrics.get("object", 0.0))
 
         n = check_grad(loss, (params, x), max_coords_per_leaf=24, n_directions=2)
     assert n >= 24

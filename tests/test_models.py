@@ -36,9 +36,25 @@ def test_vmap_of_per_example_apply_equals_batched_apply(name, input_shape, kwarg
     assert float(jnp.std(batched[:, 0])) > 0  # the examples really differ
 
 
+# Input shapes other than MNIST's: char_lstm reads 28 token ids; FCN needs multiples of 32; the super-resolution
+# networks take their papers' patch sizes.
+SHAPES = {"lenet5": (32, 32, 1), "char_lstm": (28,), "fcn": (64, 64, 1), "srcnn": (33, 33, 1), "espcn": (17, 17, 1)}
+
+
+def targets(name: str, shape: tuple[int, ...], out: jax.ShapeDtypeStruct):
+    """Zero targets of the kind a model's objective takes, for a batch of 4."""
+    if name in ("fcn", "unet"):  # per-pixel classes
+        return jnp.zeros(out.shape[:-1], jnp.int32)
+    if name in ("srcnn", "espcn"):  # the high-resolution image
+        return jnp.zeros(out.shape, jnp.float32)
+    if name == "yolo":  # padded boxes and labels
+        return {"boxes": jnp.zeros((4, 2, 4)), "labels": -jnp.ones((4, 2), jnp.int32)}
+    return jnp.zeros((4, *shape) if name == "char_lstm" else 4, jnp.int32)  # a language model: next-token targets
+
+
 @pytest.mark.parametrize("name", sorted(REGISTRY))
 def test_registry_builds_every_model_with_the_requested_shapes(name):
-    shape = {"lenet5": (32, 32, 1), "char_lstm": (28,)}.get(name, (28, 28, 1))  # char_lstm: 28 token ids
+    shape = SHAPES.get(name, (28, 28, 1))
     model = jaxnets.build(name, shape, 10)
     assert model.input_shape == shape
     params, state = jax.eval_shape(model.init, jax.random.key(0))
@@ -46,8 +62,8 @@ def test_registry_builds_every_model_with_the_requested_shapes(name):
     out = jax.eval_shape(lambda p, s, x: model.apply(p, s, x)[0], params, state, x)
     if model.objective is None:
         assert out.shape == (4, 10)
-    else:  # not a classifier (autoencoders, the RBM): its own objective gives per-example metrics, 'loss' among them
-        y = jnp.zeros((4, *shape) if name == "char_lstm" else 4, jnp.int32)  # a language model: next-token targets
+    else:  # not a classifier (autoencoders, dense vision): its own objective gives per-example metrics and a 'loss'
+        y = targets(name, shape, out)
         metrics = jax.eval_shape(lambda p, s, x: model.metrics(p, s, x, y)[0], params, state, x)
         assert metrics["loss"].shape == (4,)
     assert model.head in jaxnets.losses.HEADS

@@ -1,9 +1,21 @@
 """Data: embedded toy sets, TFDS datasets read into numpy (the classic image sets without TensorFlow; offline from a
 manual dir), on-device batching."""
 
+from jaxnets.data._augment import (
+    AUGMENTATIONS,
+    Augment,
+    affine,
+    augmentation,
+    elastic_distortion,
+    random_affine,
+    random_shift,
+    resample,
+)
 from jaxnets.data.base import MANUAL_DIR_ENV, DataUnavailable
 from jaxnets.data.batching import epoch_batches, padded_batches, steps_per_epoch
+from jaxnets.data.canvas import SUPERRES_DATASETS, CanvasDataset, Canvases, load_canvas, mnist_canvases
 from jaxnets.data.datasets import (
+    CANVAS,
     DATASETS,
     EMBEDDED,
     NORMALISATIONS,
@@ -19,11 +31,26 @@ from jaxnets.data.episodes import episode_indices, pair_indices
 from jaxnets.data.mnist_m import make_mnist_m
 from jaxnets.data.moons import rotate, two_moons
 from jaxnets.data.regression_toys import bishop_inverse, gap_sine
+from jaxnets.data.superres import (
+    SUPERRES_SCALES,
+    TEST_PHOTOGRAPHS,
+    TRAIN_PHOTOGRAPHS,
+    SuperResolutionPairs,
+    luminance,
+    patches,
+    photographs,
+    superres_pairs,
+)
 from jaxnets.data.text import TextDataset, load_text
 from jaxnets.data.tfds_source import label_names, load_tfds
 from jaxnets.data.toy import spirals, xor
 
 __all__ = [
+    "AUGMENTATIONS",
+    "Augment",
+    "CANVAS",
+    "CanvasDataset",
+    "Canvases",
     "DATASETS",
     "DataUnavailable",
     "Dataset",
@@ -31,25 +58,42 @@ __all__ = [
     "MANUAL_DIR_ENV",
     "NORMALISATIONS",
     "Preprocessing",
+    "SUPERRES_DATASETS",
+    "SUPERRES_SCALES",
+    "SuperResolutionPairs",
+    "TEST_PHOTOGRAPHS",
+    "TRAIN_PHOTOGRAPHS",
     "TextDataset",
+    "affine",
+    "augmentation",
     "bishop_inverse",
     "check_fits",
+    "elastic_distortion",
     "episode_indices",
     "epoch_batches",
     "gap_sine",
     "label_names",
     "load",
+    "load_canvas",
     "load_raw",
     "load_text",
     "load_tfds",
+    "luminance",
     "make_mnist_m",
+    "mnist_canvases",
     "padded_batches",
     "pair_indices",
+    "patches",
+    "photographs",
     "prepare",
     "preprocessing",
+    "random_affine",
+    "random_shift",
+    "resample",
     "rotate",
     "spirals",
     "steps_per_epoch",
+    "superres_pairs",
     "two_moons",
     "xor",
 ]

@@ -25,7 +25,15 @@ TFDS = {
     "svhn_cropped": "street-view house numbers, 32x32x3, 73,257 / 26,032, 10 classes (needs jaxnets[tfds])",
 }
 TEXT = {"text:PATH": "the characters of any UTF-8 text file, windows of 64 -> next character (char_lstm)"}
-DATASETS = {**EMBEDDED, **TFDS, **TEXT}  # name -> description (other TFDS image-classification names work too)
+CANVAS = {
+    "mnist_canvas": "64x64x1 canvases of 1-4 scaled MNIST digits, 20k / 2k; y = per-pixel class mask (11 classes)",
+    "mnist_canvas_single": "64x64x1 canvases of one scaled MNIST digit, 20k / 2k; y = its class (boxes kept)",
+    "mnist_canvas_detection": "64x64x1 canvases of 1-4 digits, 20k / 2k; y = {'boxes': (4, 4), 'labels': (4,)}",
+    "mnist_canvas_sr": "32x32x1 bicubic x2 downsampled canvases of 1-4 digits, 20k / 2k; y = the 64x64x1 canvas",
+    "mnist_canvas_sr3": "21x21x1 bicubic x3 downsampled canvases of 1-4 digits, 20k / 2k; y = the canvas, 63x63x1",
+}  # (jaxnets.data.canvas)
+# name -> description (other TFDS image-classification names work too)
+DATASETS = {**EMBEDDED, **TFDS, **CANVAS, **TEXT}
 
 
 class DataUnavailable(RuntimeError):

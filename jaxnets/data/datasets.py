@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from jax.tree_util import tree_map
 
 from jaxnets.data import toy
-from jaxnets.data.base import DATASETS, EMBEDDED, TEXT, TFDS, Dataset
+from jaxnets.data.base import CANVAS, DATASETS, EMBEDDED, TEXT, TFDS, Dataset
+from jaxnets.data.canvas import load_canvas
 from jaxnets.data.text import PREFIX, load_text
 from jaxnets.data.tfds_source import load_tfds
 
 __all__ = [
+    "CANVAS",
     "DATASETS",
     "EMBEDDED",
     "NORMALISATIONS",
@@ -34,6 +37,8 @@ def load_raw(name: str, data_dir: str | None = None, manual_dir: str | None = No
     ``data_dir``, ``manual_dir`` and ``progress`` as in ``load_tfds``."""
     if name.startswith(PREFIX):  # token ids of a text file's characters (jaxnets.data.text)
         return load_text(name.removeprefix(PREFIX), name=name)
+    if name in CANVAS:  # MNIST canvases for dense vision (jaxnets.data.canvas)
+        return load_canvas(name, data_dir=data_dir, manual_dir=manual_dir, progress=progress)
     if name == "xor":
         x, y = toy.xor()
         return Dataset(name, x, y, x, y, 2)
@@ -92,18 +97,32 @@ class Preprocessing:
         return cls(**fields)
 
 
+def _channel_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation (float64) of ``(n, ..., channels)`` data; for uint8 images from a
+    histogram of the 256 values per channel (exact, and ~50x faster than ``x.std`` on MNIST's 47M pixels)."""
+    if x.dtype != np.uint8:
+        axes = tuple(range(x.ndim - 1))
+        return x.mean(axes, dtype=np.float64), x.std(axes, dtype=np.float64)
+    channels = x.reshape(-1, x.shape[-1])
+    counts = np.stack([np.bincount(channels[:, c], minlength=256) for c in range(x.shape[-1])]).astype(np.float64)
+    values = np.arange(256, dtype=np.float64)
+    n = counts.sum(1)
+    mean = counts @ values / n
+    return mean, np.sqrt((counts * (values - mean[:, None]) ** 2).sum(1) / n)
+
+
 def preprocessing(
     raw: Dataset, input_shape: tuple[int, ...], normalisation: str, rows: np.ndarray | None = None
 ) -> Preprocessing:
     """The ``Preprocessing`` that ``prepare`` applies (its statistics from the raw training examples, or from the
     training ``rows`` given: those a validation hold-out leaves)."""
     scale = 255.0 if raw.train_x.dtype == np.uint8 else 1.0
+    mean: tuple[float, ...] | float
+    std: tuple[float, ...] | float
     if normalisation == "standard":
-        x = raw.train_x if rows is None else raw.train_x[rows]
-        axes = tuple(range(x.ndim - 1))
-        mean = x.mean(axes, dtype=np.float64) / scale
-        std = x.std(axes, dtype=np.float64) / scale
-        mean, std = tuple(map(float, mean)), tuple(float(s) if s > 0 else 1.0 for s in std)
+        moments = _channel_moments(raw.train_x if rows is None else raw.train_x[rows])
+        mean = tuple(float(m / scale) for m in moments[0])
+        std = tuple(float(s / scale) if s > 0 else 1.0 for s in moments[1])
     elif normalisation == "lenet1998":
         mean, std = 0.1 / 1.275, 1 / 1.275  # x/255 in [0, 1] -> [-0.1, 1.175]
     else:
@@ -130,14 +149,18 @@ def prepare(
             raise ValueError(f"token sequences of shape {raw.input_shape} do not fit the input shape {input_shape}")
         return raw
     norm = preprocessing(raw, input_shape, normalisation, rows)
-    return Dataset(
-        raw.name,
-        norm(raw.train_x),
-        raw.train_y.astype(np.int32),
-        norm(raw.test_x),
-        raw.test_y.astype(np.int32),
-        raw.num_classes,
+    return replace(
+        raw,
+        train_x=norm(raw.train_x),
+        train_y=_targets(raw.train_y),
+        test_x=norm(raw.test_x),
+        test_y=_targets(raw.test_y),
     )
+
+
+def _targets(y: Any) -> Any:
+    """Labels as int32 and real-valued targets as float32, in each array of ``y`` (a pytree: boxes and labels)."""
+    return tree_map(lambda a: np.asarray(a, np.float32 if np.asarray(a).dtype.kind == "f" else np.int32), y)
 
 
 def load(

@@ -23,7 +23,8 @@ class Model:
 
     ``head`` names the output head ('softmax', 'sigmoid', 'linear', 'perceptron') and so the loss that fits it;
     the outputs are the head's pre-activations (logits) except for 'linear'. Models that are not classifiers
-    (autoencoders, language models) give an ``objective`` instead: see ``metrics``.
+    (autoencoders, language models) give an ``objective`` instead: see ``metrics``. ``finalize`` (optional) maps the
+    means of the per-example metrics over a whole test set to the metrics reported (mean IoU from per-class counts).
     """
 
     name: str
@@ -31,6 +32,7 @@ class Model:
     input_shape: Shape
     head: str = "softmax"
     objective: Objective | None = None
+    finalize: Callable[[dict[str, jax.Array]], dict[str, jax.Array]] | None = None
 
     def __post_init__(self) -> None:
         check_sizes(self.name, input_shape=self.input_shape)

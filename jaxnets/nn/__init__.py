@@ -20,7 +20,9 @@ from jaxnets.nn._conv import (
 )
 from jaxnets.nn._core import Layer, PyTree, Shape, named, parallel, recording_init, residual, serial, stateless
 from jaxnets.nn._embedding import embedding
+from jaxnets.nn._fft import conv_fft
 from jaxnets.nn._layers import batch_norm, dense, dropout, flatten, lrn, reshape, upsample
+from jaxnets.nn._maxout import channel_max, maxout, maxout_conv
 from jaxnets.nn._pooling import adaptive_avg_pool, avg_pool, global_avg_pool, max_pool, subsample
 from jaxnets.nn._recurrent import (
     Cell,
@@ -35,6 +37,8 @@ from jaxnets.nn._recurrent import (
     rnn_cell,
     scan_cell,
 )
+from jaxnets.nn._skip import center_crop, crop_concat, skip_concat
+from jaxnets.nn._subpixel import bicubic_resize, pixel_shuffle, pixel_unshuffle
 from jaxnets.nn._transpose import conv_transpose, conv_transpose_general, gradient_reversal, reverse_gradient
 
 # One sorted list of every exported name (tests/test_public_api.py checks it): add new names in place, no `+=`.
@@ -49,15 +53,20 @@ __all__ = [
     "adaptive_avg_pool",
     "avg_pool",
     "batch_norm",
+    "bicubic_resize",
+    "center_crop",
+    "channel_max",
     "conv",
     "conv1d",
     "conv2d",
     "conv3d",
+    "conv_fft",
     "conv_general",
     "conv_output_size",
     "conv_strategy",
     "conv_transpose",
     "conv_transpose_general",
+    "crop_concat",
     "current_conv_strategy",
     "dense",
     "dropout",
@@ -76,9 +85,13 @@ __all__ = [
     "lstm",
     "lstm_cell",
     "max_pool",
+    "maxout",
+    "maxout_conv",
     "named",
     "padding_pairs",
     "parallel",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "recording_init",
     "recurrent",
     "reshape",
@@ -88,6 +101,7 @@ __all__ = [
     "rnn_cell",
     "scan_cell",
     "serial",
+    "skip_concat",
     "stateless",
     "subsample",
     "upsample",

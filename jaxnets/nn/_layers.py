@@ -124,14 +124,23 @@ def reshape(shape: Shape, name: str = "reshape") -> Layer:
     return stateless(name, lambda x: x.reshape(x.shape[0], *shape), lambda s: shape)
 
 
-def upsample(factor: int = 2, name: str = "upsample") -> Layer:
-    """Nearest-neighbour upsampling of every spatial axis by ``factor`` (channels-last): each pixel becomes a
-    ``factor x factor`` block. With a convolution after it, the artefact-free alternative to a transposed
-    convolution (Odena, Dumoulin & Olah 2016)."""
+UPSAMPLING = ("nearest", "bilinear")
+
+
+def upsample(factor: int = 2, name: str = "upsample", *, method: str = "nearest") -> Layer:
+    """Upsampling of every spatial axis by ``factor`` (channels-last). ``method='nearest'``: each pixel becomes a
+    ``factor x factor`` block; with a convolution after it, the artefact-free alternative to a transposed
+    convolution (Odena, Dumoulin & Olah 2016). ``'bilinear'``: (multi)linear interpolation with half-pixel centres,
+    edges clamped (PyTorch's ``align_corners=False``; ``jax.image.resize``), as FCN's fixed upsampling."""
     if factor < 1:
         raise ValueError(f"upsample factor must be >= 1; got {factor}")
+    if method not in UPSAMPLING:
+        raise ValueError(f"upsample method must be one of {UPSAMPLING}; got {method!r}")
 
     def fn(x: Array) -> Array:
+        if method == "bilinear":
+            shape = (x.shape[0], *(d * factor for d in x.shape[1:-1]), x.shape[-1])
+            return jax.image.resize(x, shape, "linear")
         for axis in range(1, x.ndim - 1):
             x = jnp.repeat(x, factor, axis=axis)
         return x

@@ -9,6 +9,7 @@ Train any jaxnets model on your own arrays::
 
 from jaxnets.train._adversarial import dann_step, gan_step
 from jaxnets.train._latent import avb_step, dynamically_binarised
+from jaxnets.train._recipes import DTYPES, augmented, mixed_precision
 from jaxnets.train._saved import Trained, class_probabilities, evaluate_trained, export, load, read_examples
 from jaxnets.train._weights import WEIGHTS, model_record, read_weights, save_weights
 from jaxnets.train.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, read_config, save_checkpoint
@@ -27,7 +28,7 @@ from jaxnets.train.config import (
 )
 from jaxnets.train.loop import FitResult, RunOptions, fit, validation_split
 from jaxnets.train.metrics import CURVES, METRICS, append_metrics, plot_curves, read_metrics
-from jaxnets.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer
+from jaxnets.train.optim import OPTIMIZERS, SCHEDULES, make_optimizer, make_schedule
 from jaxnets.train.parallel import Shardings, data_parallel
 from jaxnets.train.pretrain import pretrain_stack
 from jaxnets.train.safety import CheckpointWriteError, TrainingDiverged, TrainingInterrupted, WorkdirBusy, WorkdirError
@@ -50,6 +51,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointWriteError",
     "DATASET_DEFAULTS",
+    "DTYPES",
     "FitResult",
     "METRICS",
     "MODEL_DEFAULTS",
@@ -68,6 +70,7 @@ __all__ = [
     "WorkdirBusy",
     "WorkdirError",
     "append_metrics",
+    "augmented",
     "avb_step",
     "build_for",
     "build_model",
@@ -92,7 +95,9 @@ __all__ = [
     "make_eval_fn",
     "make_indexed_train_step",
     "make_optimizer",
+    "make_schedule",
     "make_train_step",
+    "mixed_precision",
     "model_options",
     "model_record",
     "plot_curves",

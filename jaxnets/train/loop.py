@@ -10,7 +10,7 @@ import hashlib
 import math
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -191,7 +191,7 @@ def fit(
         log,
         (val_split, keep, patience, seed),
     )
-    state = plan.step.init(jax.random.PRNGKey(seed))
+    state = jax.jit(plan.step.init)(jax.random.PRNGKey(seed))  # (one compilation, not one per initialiser op)
     config = _config(model_or_step, plan, state, seed, run.config)
     state, history, carried, rd = _restore(run, config, state, plan.steps, log)
     best = _restore_best(plan, rd, state, history)
@@ -439,6 +439,11 @@ def _check_model_data(model: Model, data: Batch, test: Batch) -> tuple[Batch, Ba
                 raise ValueError(f"{model.name} needs labels: pass {yname}")
             checked.append((x, y))
             continue
+        if isinstance(y, Mapping):  # targets of several parts (boxes and labels): the model's objective reads them
+            if model.objective is None:
+                raise ValueError(f"{model.name} is a classifier: {yname} must be an array of class indices, not a dict")
+            checked.append((x, jax.tree.map(_as_targets, y)))
+            continue
         dtype = np.asarray(y).dtype
         if model.objective is None and not (
             np.issubdtype(dtype, np.integer)
@@ -450,8 +455,13 @@ def _check_model_data(model: Model, data: Batch, test: Batch) -> tuple[Batch, Ba
             )
         if model.objective is None and not np.issubdtype(dtype, np.floating):
             _check_labels(model, np.asarray(y), yname)
-        checked.append((x, np.asarray(y, np.float32 if np.issubdtype(dtype, np.floating) else np.int32)))
+        checked.append((x, _as_targets(y)))
     return checked[0], checked[1]
+
+
+def _as_targets(y: Any) -> np.ndarray:
+    """Labels as int32, real-valued targets as float32."""
+    return np.asarray(y, np.float32 if np.issubdtype(np.asarray(y).dtype, np.floating) else np.int32)
 
 
 @functools.lru_cache(maxsize=64)

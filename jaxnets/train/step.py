@@ -26,12 +26,15 @@ class TrainStep(NamedTuple):
     un-jitted, where ``batch`` is ``(x, y)`` and ``metrics`` a dict of scalars ('loss', or one per player); and
     optionally ``evaluate(state, x, y) -> {name: per-example values}`` for the test set. ``update`` need not count
     steps: the loop advances ``state.step`` and keeps the old state when any metric is NaN or infinite. ``name``
-    is recorded in the run's config."""
+    is recorded in the run's config. Per-example values of shape ``(batch, k)`` (counts, such as the per-class
+    intersections and unions of mean IoU) are averaged like the scalars; ``finalize``, given, maps the dict of means
+    over the whole test set to the scalar metrics reported (``Model.finalize``)."""
 
     init: Callable[[jax.Array], TrainState]
     update: Callable[[TrainState, Batch, jax.Array], tuple[TrainState, Metrics]]
     evaluate: Callable[[TrainState, Any, Any], Metrics] | None = None
     name: str = "train_step"
+    finalize: Callable[[Metrics], Metrics] | None = None
 
 
 def supervised(model: Model, optimizer: optax.GradientTransformation) -> TrainStep:
@@ -67,7 +70,9 @@ def _supervised(model: Model, optimizer: optax.GradientTransformation) -> TrainS
     def evaluate(state: TrainState, x, y) -> Metrics:
         return model.metrics(state.params, state.model_state, x, y, train=False)[0]
 
-    return TrainStep(functools.partial(create_train_state, model, optimizer), update, evaluate, model.name)
+    return TrainStep(
+        functools.partial(create_train_state, model, optimizer), update, evaluate, model.name, model.finalize
+    )
 
 
 def guarded(train_step: TrainStep) -> Callable[[TrainState, Batch], tuple[TrainState, Metrics]]:
@@ -162,14 +167,15 @@ def _masked_sums(
     evaluate: Callable[[TrainState, Any, Any], Metrics], state: TrainState, x, y, mask: jax.Array
 ) -> Metrics:
     metrics = evaluate(state, x, y)
-    return {k: jnp.sum(v * mask.astype(v.dtype)) for k, v in metrics.items()}
+    return {k: jnp.sum(v * mask.reshape(-1, *(1,) * (v.ndim - 1)).astype(v.dtype), axis=0) for k, v in metrics.items()}
 
 
 @functools.lru_cache(maxsize=32)
 def _eval_fn(train_step: TrainStep, batch_size: int, shardings: Shardings | None) -> Callable[..., Metrics]:
-    """``eval(state, x, y)``: the mean of each of ``train_step.evaluate`` over every example exactly once, in
-    fixed-shape batches of ``batch_size`` (the last one padded and masked), jit-compiled. With ``shardings``, ``x``,
-    ``y`` and a mask come already folded into batches split over the mesh (``parallel.eval_batches``)."""
+    """``eval(state, x, y)``: the mean of each of ``train_step.evaluate`` over every example exactly once (then
+    ``train_step.finalize``), in fixed-shape batches of ``batch_size`` (the last one padded and masked),
+    jit-compiled. With ``shardings``, ``x``, ``y`` and a mask come already folded into batches split over the mesh
+    (``parallel.eval_batches``)."""
 
     evaluate = _evaluator(train_step)
 
@@ -182,10 +188,12 @@ def _eval_fn(train_step: TrainStep, batch_size: int, shardings: Shardings | None
             x, y, mask = padded_batches(x, y, batch_size)
         first = jax.tree.map(lambda a: a[0], (x, y, mask))
         zeros = jax.tree.map(
-            lambda s: jnp.zeros((), s.dtype), jax.eval_shape(functools.partial(_masked_sums, evaluate), state, *first)
+            lambda s: jnp.zeros(s.shape, s.dtype),
+            jax.eval_shape(functools.partial(_masked_sums, evaluate), state, *first),
         )
         totals, _ = jax.lax.scan(functools.partial(body, state), zeros, (x, y, mask))
-        return {k: v / jnp.sum(mask) for k, v in totals.items()}
+        means = {k: v / jnp.sum(mask) for k, v in totals.items()}
+        return means if train_step.finalize is None else train_step.finalize(means)
 
     return jax.jit(evaluate_all) if shardings is None else jax.jit(evaluate_all, out_shardings=shardings.replicated)
 
@@ -204,6 +212,12 @@ def evaluate_state(
     else:
         size = -(-max(1, batch_size) // shardings.num_devices) * shardings.num_devices
         metrics = _eval_fn(train_step, size, shardings)(state, *eval_batches(x, y, size, shardings))
+    vector = next((k for k, v in metrics.items() if jnp.ndim(v)), None)
+    if vector is not None:
+        raise ValueError(
+            f"{train_step.name}: metric {vector!r} has shape {jnp.shape(metrics[vector])}, not a number: give the "
+            "model (or step) a finalize that reduces it to scalars"
+        )
     return {k: float(v) for k, v in metrics.items()}
 
 
