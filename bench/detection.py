@@ -1,17 +1,20 @@
 """Digit detection on MNIST canvases (64 x 64, 1-4 digits of 20-45 pixels, overlaps allowed):
 
     python bench/detection.py [--epochs 10] [--train 20000] [--workdir runs/yolo-bench]
+    python bench/detection.py --overfit 256 --epochs 40 --batch-size 32   # loss and decoding agree: mAP -> 1
 
 Trains ``yolo`` (8 x 8 grid, 2 boxes per cell, YOLO v1's loss; Adam) through ``train.fit`` on
 ``mnist_canvas_detection``, then prints the VOC mAP@0.5 of the test canvases (all-point interpolation), exactly by
 ``models.mean_average_precision`` on ``models.detect``'s outputs (per-class NMS at IoU 0.5, scores above 0.01, at most
 16 per image), the per-class APs, fit's binned mAP (``test_map``) and the training time with the load average it ran
-under. With ``--workdir``, also ``detections.png`` there.
+under. With ``--workdir``, also ``detections.png`` there. ``--overfit N`` trains on the first N training canvases
+and scores those same canvases instead of the test set.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -34,12 +37,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overfit", type=int, default=None, help="train and score the first N training canvases")
     p.add_argument("--workdir", default=None, help="write detections.png here")
     p.add_argument("--manual-dir", default=MNIST_DIR)
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
     args = p.parse_args(argv)
 
     ds = data.load("mnist_canvas_detection", normalisation="unit", manual_dir=args.manual_dir, progress=False)
+    if args.overfit is not None:
+        args.train = args.overfit
+        first = jax.tree.map(lambda a: a[: args.overfit], (ds.train_x, ds.train_y))
+        ds = dataclasses.replace(ds, test_x=first[0], test_y=first[1])
     model = models.build("yolo", ds.input_shape, ds.num_classes)
     train_y = jax.tree.map(lambda a: a[: args.train], ds.train_y)
     steps = args.epochs * (min(args.train, len(ds.train_x)) // args.batch_size)
@@ -89,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         f"yolo on mnist_canvas_detection: {args.train} canvases x {args.epochs} epochs in {seconds:.0f} s "
         f"(load average {figures['load_average'][0]} at start, {figures['load_average'][1]} at end)"
     )
-    print(f"test mAP@0.5 {exact:.4f} (VOC all-point, exact); fit's binned test_map {figures['fit_test_map']:.4f}")
+    scored = f"the {args.overfit} training canvases'" if args.overfit else "test"
+    print(f"{scored} mAP@0.5 {exact:.4f} (VOC all-point, exact); fit's binned test_map {figures['fit_test_map']:.4f}")
     print("AP@0.5 per class: " + ", ".join(f"{c}: {a:.3f}" for c, a in enumerate(aps)))
     return 0
 

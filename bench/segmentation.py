@@ -18,6 +18,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import optax
 
@@ -27,8 +28,8 @@ MNIST_DIR = os.environ.get("JAXNETS_MANUAL_DIR", str(Path(__file__).resolve().pa
 
 
 def run(
-    name: str, ds: data.Dataset, epochs: int, batch_size: int, lr: float, seed: int, **options: object
-) -> dict[str, float]:
+    name: str, ds: data.Dataset, epochs: int, batch_size: int, lr: float, seed: int, **options: Any
+) -> dict[str, Any]:
     """Train model ``name`` (builder ``options``) on ``ds``; its test metrics, training time (seconds, compiling and
     the per-epoch test passes included) and the load average at its start and end."""
     model = models.build(name, ds.input_shape, ds.num_classes, **options)

@@ -188,8 +188,8 @@ def save_superres(
     is already the bicubic enlargement), their bicubic enlargement, the model's output (``models.upscale``) and the
     ``high``-resolution originals when given, with the mean PSNRs against them in the title, as a PNG."""
     scale = model.objective.scale if isinstance(model.objective, models.SuperResolution) else 1
-    out = np.asarray(models.upscale(model, params, state, x))
-    bicubic = np.asarray(bicubic_resize(x, *out.shape[1:3])) if scale > 1 else x
+    out = np.asarray(models.upscale(model, params, state, jnp.asarray(x)))
+    bicubic = np.asarray(bicubic_resize(jnp.asarray(x), *out.shape[1:3])) if scale > 1 else x
     rows, labels = [bicubic, out], ["bicubic", model.name]
     if scale > 1:
         rows, labels = [x.repeat(scale, 1).repeat(scale, 2), *rows], ["input", *labels]

@@ -123,4 +123,7 @@ def test_canvas_datasets_by_name_from_disjoint_digit_sources(fake_mnist):
     assert sr.train_y.dtype == np.float32 and sr.train_x.min() >= 0 and sr.train_x.max() <= 1
     mean = sr.train_y.reshape(24, 32, 2, 32, 2).mean((2, 4))  # the low-res input is close to a 2x2 box average
     assert np.abs(sr.train_x[..., 0] - mean).mean() < 0.05
+    sr3 = data.load("mnist_canvas_sr3", normalisation="unit")  # x3: the canvases cropped to 63x63, as superres_pairs
+    assert sr3.train_x.shape == (24, 21, 21, 1) and sr3.test_y.shape == (8, 63, 63, 1)
+    np.testing.assert_array_equal(sr3.test_x, data.superres_pairs(sr3.test_canvases.images, 3).low)
     assert "mnist_canvas" in data.DATASETS

@@ -65,15 +65,17 @@ def test_grad_cam_of_small_cnn_and_unknown_models():
         models.grad_cam(mlp, *jax.eval_shape(mlp.init, jax.random.key(0)), jnp.zeros((1, 4)))
 
 
-def test_box_from_map_takes_the_largest_region_above_a_fifth_of_the_range():
+def test_box_from_map_takes_the_largest_region_above_a_fifth_of_the_maximum():
     heat = np.zeros((10, 12))
     heat[1, 1] = 10.0  # the peak, alone
     heat[4:8, 3:9] = 2.5  # the largest region above 20% of 10
     heat[9, 0:12] = 1.9  # below the threshold
     np.testing.assert_array_equal(models.box_from_map(heat), [3, 4, 9, 8])
     np.testing.assert_array_equal(models.box_from_map(heat, threshold=0.5), [1, 1, 2, 2])
-    np.testing.assert_array_equal(models.box_from_map(heat - 3.0), [3, 4, 9, 8])  # from the minimum, not from 0
+    heat[0, 5:12] = -20.0  # negative evidence does not lower the threshold (min-max scaling would: -14, all of it)
+    np.testing.assert_array_equal(models.box_from_map(heat), [3, 4, 9, 8])
     np.testing.assert_array_equal(models.box_from_map(np.ones((4, 5))), [0, 0, 5, 4])  # flat: the whole image
+    np.testing.assert_array_equal(models.box_from_map(-np.ones((4, 5))), [0, 0, 5, 4])  # nothing positive: the same
 
 
 def test_cam_cnn_loss_falls_and_localisation_is_scored():

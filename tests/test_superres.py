@@ -1,7 +1,11 @@
 """Super-resolution: the sub-pixel shuffle and its inverse (values, gradients), bicubic pairs, PSNR and SSIM against
-hand-computed values (and scikit-image when installed), and SRCNN / ESPCN training a few steps with falling loss."""
+hand-computed values (and scikit-image when installed), SRCNN / ESPCN training a few steps with falling loss, and
+train.py's path on the canvas pairs (the dataset's scale given to the model, superres.png written)."""
 
 from __future__ import annotations
+
+import dataclasses
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -9,8 +13,10 @@ import numpy as np
 import optax
 import pytest
 from gradcheck import check_grad, x64
+from test_canvas import fake_digits
 
-from jaxnets import data, models, nn
+from jaxnets import data, models, nn, train
+from jaxnets.data import canvas
 
 
 def test_pixel_shuffle_order_inverse_and_gradient():
@@ -89,3 +95,58 @@ def test_superres_models_train_with_falling_loss(name):
     assert losses[-1] < 0.7 * losses[0]
     m = model.metrics(params, state, jnp.asarray(x), jnp.asarray(pairs.high))[0]
     assert set(m) == {"loss", "psnr", "bicubic_psnr"} and m["psnr"].shape == (8,)
+
+
+def test_srcnn_with_a_scale_enlarges_by_bicubic_first_and_a_border_is_left_out():
+    x = np.random.default_rng(0).uniform(size=(2, 5, 6, 1)).astype(np.float32)
+    model = models.build("srcnn", x.shape[1:], scale=3, features=(4, 2), kernel_sizes=(3, 1, 3))
+    params, state = model.init(jax.random.PRNGKey(0))
+    params = jax.tree.map(jnp.zeros_like, params)
+    params["conv3"]["b"] = jnp.full_like(params["conv3"]["b"], 0.5)
+    out = jax.jit(lambda p, a: model.apply(p, state, a)[0])(params, jnp.asarray(x))
+    assert out.shape == (2, 15, 18, 1)
+    np.testing.assert_allclose(np.asarray(out), 0.5)  # zero weights: the bias alone, at the enlarged size
+    m = jax.jit(lambda p, a, t: model.metrics(p, state, a, t)[0])(params, jnp.asarray(x), jnp.zeros(out.shape))
+    bicubic = nn.bicubic_resize(jnp.asarray(x), 15, 18)
+    want = models.psnr(bicubic, jnp.zeros_like(bicubic))
+    np.testing.assert_allclose(np.asarray(m["bicubic_psnr"]), np.asarray(want), rtol=1e-5)
+    # border: the output's 2-pixel rim (where only the targets differ from 0.5) is left out of the loss
+    targets = jnp.full(out.shape, 1.0).at[:, 2:-2, 2:-2].set(0.5)
+    rimless = dataclasses.replace(model, objective=models.SuperResolution(3, border=2))
+    assert float(model.metrics(params, state, jnp.asarray(x), targets)[0]["loss"][0]) > 0.01
+    np.testing.assert_allclose(np.asarray(rimless.metrics(params, state, jnp.asarray(x), targets)[0]["loss"]), 0.0)
+    with pytest.raises(ValueError, match="border 8 leaves nothing"):
+        dataclasses.replace(model, objective=models.SuperResolution(3, border=8)).metrics(params, state, x, targets)
+
+
+def test_photographs_name_the_extra_when_scikit_image_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "skimage", None)  # (import skimage raises ImportError)
+    with pytest.raises(ImportError, match=r"jaxnets\[photos\]"):
+        data.photographs(("camera",))
+
+
+def test_train_run_on_canvas_pairs_takes_the_scale_and_writes_superres_png(tmp_path, monkeypatch):
+    train_x, train_y = fake_digits(40, seed=0)
+    test_x, test_y = fake_digits(20, seed=1)
+    monkeypatch.setattr(canvas, "load_tfds", lambda name, **kwargs: (train_x, train_y, test_x, test_y, 10))
+    monkeypatch.setattr(canvas, "TRAIN_COUNT", 16)
+    monkeypatch.setattr(canvas, "TEST_COUNT", 8)
+    monkeypatch.setattr(canvas, "SIZE", 24)
+    canvas._mnist_canvases.cache_clear()
+    try:
+        assert train.TrainConfig(model="espcn", dataset="mnist_canvas_sr3").resolved().model_args == {"scale": 3}
+        lines: list[str] = []
+        config = train.TrainConfig(
+            model="srcnn",
+            dataset="mnist_canvas_sr",
+            epochs=1,
+            batch_size=8,
+            model_args={"features": [4, 2]},
+            workdir=str(tmp_path),
+        )
+        result = train.run(config, progress=False, log=lines.append)
+    finally:
+        canvas._mnist_canvases.cache_clear()
+    assert lines[0].startswith("srcnn on mnist_canvas_sr: adam lr 0.001") and '"scale": 2' in lines[0]
+    assert {"train_loss", "train_psnr", "test_psnr", "test_bicubic_psnr"} <= set(result.history[-1])
+    assert any(line.endswith("superres.png") for line in lines) and (tmp_path / "superres.png").exists()

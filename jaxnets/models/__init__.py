@@ -171,7 +171,7 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
     "dcgan": (dcgan, "DCGAN (Radford et al. 2016): transposed-conv generator with batch norm, strided-conv critic"),
     "avb": (avb, "adversarial variational Bayes (Mescheder et al. 2017): implicit encoder, critic T(x, z) for the KL"),
     "dann": (dann, "domain-adversarial network (Ganin et al. 2016): features, label and domain heads, reversal layer"),
-    "srcnn": (srcnn, "SRCNN 9-1-5, 64/32 filters (Dong et al. 2014): super-resolves a bicubic-enlarged image, MSE"),
+    "srcnn": (srcnn, "SRCNN 9-1-5, 64/32 filters (Dong et al. 2014): convs on the bicubic enlargement (scale=), MSE"),
     "espcn": (espcn, "ESPCN (Shi et al. 2016): convs at low resolution, sub-pixel shuffle to x3 (scale=), MSE"),
     "cam_cnn": (cam_cnn, "CAM classifier (Zhou et al. 2016): convs -> global average pooling -> dense; class maps"),
     "yolo": (yolo, "YOLO v1-style grid detector (Redmon et al. 2016): 8x8 cells, 2 boxes each, its loss, NMS"),

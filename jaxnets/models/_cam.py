@@ -105,16 +105,18 @@ def _parts(model: Model, params: PyTree, state: PyTree) -> Parts:
 
 
 def box_from_map(heat: np.ndarray, threshold: float = 0.2) -> np.ndarray:
-    """The box (x_min, y_min, x_max, y_max), maxima exclusive, of the largest 4-connected region where a map (h, w),
-    scaled to [0, 1] by its minimum and maximum (as CAM's code does, ``mat2gray``), is at least ``threshold``
-    (CAM's 20%); the whole image for a constant map."""
+    """The box (x_min, y_min, x_max, y_max), maxima exclusive, of the largest 4-connected region where a map (h, w)
+    is at least ``threshold`` times its maximum (Zhou et al. 2016, section 4.1: "above 20% of the max value of the
+    CAM"; their ILSVRC code divides the map by its maximum and writes it as an image, clipping negative values).
+    Not the minimum-maximum scaling of their visualisation code: negative evidence inside the object would lower
+    the threshold below the background. The whole image for a map without positive values."""
     from scipy import ndimage  # (a dependency of jax; imported here to keep jaxnets' start-up light)
 
     heat = np.asarray(heat, np.float64)
-    low, high = heat.min(), heat.max()
-    if not high > low:
+    high = heat.max()
+    if not high > 0:
         return np.array([0.0, 0.0, heat.shape[1], heat.shape[0]], np.float32)
-    regions, _ = ndimage.label(heat >= low + threshold * (high - low))
+    regions, _ = ndimage.label(heat >= threshold * high)
     largest = 1 + int(np.argmax(np.bincount(regions.ravel())[1:]))
     rows, cols = ndimage.find_objects(regions)[largest - 1]
     return np.array([cols.start, rows.start, cols.stop, rows.stop], np.float32)

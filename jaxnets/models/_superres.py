@@ -72,9 +72,12 @@ def ssim(predictions: Array, targets: Array, data_range: float = 1.0) -> Array:
 class SuperResolution:
     """The objective of a super-resolution model: per-image MSE to the high-resolution targets ``y`` as ``loss``,
     with ``psnr`` and the bicubic baseline's ``bicubic_psnr``. ``scale`` is how much the model enlarges its input
-    (1 for an SRCNN whose input is already the bicubic enlargement)."""
+    (1 for an SRCNN whose input is already the bicubic enlargement). ``border``: pixels at each edge of the output
+    left out of all three, so that small training sub-images are scored where the zero padding does not reach (as
+    the papers' unpadded convolutions score only their centre)."""
 
     scale: int
+    border: int = 0
 
     def __call__(
         self,
@@ -94,6 +97,11 @@ class SuperResolution:
             )
         y = y.astype(outputs.dtype)
         baseline = x if self.scale == 1 else nn.bicubic_resize(x, *outputs.shape[1:3])
+        b = self.border
+        if b:
+            if 2 * b >= min(outputs.shape[1:3]):
+                raise ValueError(f"{model.name}: border {b} leaves nothing of outputs of shape {outputs.shape[1:]}")
+            outputs, y, baseline = (z[:, b:-b, b:-b] for z in (outputs, y, baseline))
         return {
             "loss": mean_squared_error(outputs, y),
             "psnr": psnr(jnp.clip(outputs, 0.0, 1.0), y),
