@@ -5,6 +5,7 @@ from the command line, and mixed precision (bfloat16 close to float32, float32 p
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 
@@ -54,6 +55,25 @@ def test_zero_strength_and_identity_maps_give_the_images_back():
     elastic = jax.jit(functools.partial(data.elastic_distortion, alpha=0.0))
     np.testing.assert_array_equal(elastic(jax.random.key(3), IMAGES), IMAGES)
     assert data.augmentation("none") is None
+
+
+def test_a_shift_is_the_affine_map_of_its_whole_pixel_translation():
+    """random_shift slices the edge-padded images; the same translations through ``affine``'s interpolation."""
+    shifted = jax.jit(data.random_shift, static_argnums=2)(jax.random.key(5), IMAGES, 3)
+    moves = [
+        next(t for t in itertools.product(range(-3, 4), repeat=2) if np.array_equal(moved(i, t), shifted[i]))
+        for i in range(4)
+    ]
+    assert len(set(moves)) > 1  # (each image its own draw)
+    eye = jnp.broadcast_to(jnp.eye(2), (4, 2, 2))
+    np.testing.assert_array_equal(data.affine(IMAGES, eye, jnp.asarray(moves, jnp.float32)), shifted)
+
+
+def moved(i: int, t: tuple[int, int]) -> np.ndarray:
+    """Image ``i`` of IMAGES translated by ``t`` whole pixels (row, column), edges extended (numpy)."""
+    x = np.pad(np.asarray(IMAGES[i]), ((3, 3), (3, 3), (0, 0)), mode="edge")
+    h, w = IMAGES.shape[1:3]
+    return x[3 - t[0] : 3 - t[0] + h, 3 - t[1] : 3 - t[1] + w]
 
 
 def test_affine_maps_move_pixels_as_numpy_does():

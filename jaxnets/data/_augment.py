@@ -56,8 +56,14 @@ def random_shift(key: jax.Array, images: jax.Array, max_shift: int = 2) -> jax.A
     """Each image translated by a whole number of pixels, uniform in ``[-max_shift, max_shift]`` per axis."""
     _check_images(images)
     shifts = jnp.clip(jnp.round(_uniform(key, (images.shape[0], 2), max_shift + 0.5)), -max_shift, max_shift)
-    eye = jnp.broadcast_to(jnp.eye(2), (images.shape[0], 2, 2))
-    return affine(images, eye, shifts)
+    # (as affine(images, I, shifts) computes it, edges extended, but a slice of the padded image: no interpolation)
+    padded = jnp.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)), mode="edge")
+    starts = (max_shift - shifts).astype(jnp.int32)
+
+    def one(image: jax.Array, start: jax.Array) -> jax.Array:
+        return jax.lax.dynamic_slice(image, (start[0], start[1], 0), images.shape[1:])
+
+    return jax.vmap(one)(padded, starts)
 
 
 def random_affine(
