@@ -191,7 +191,7 @@ def fit(
         log,
         (val_split, keep, patience, seed),
     )
-    state = jax.jit(plan.step.init)(jax.random.PRNGKey(seed))  # (one compilation, not one per initialiser op)
+    state = plan.step.init(jax.random.PRNGKey(seed))
     config = _config(model_or_step, plan, state, seed, run.config)
     state, history, carried, rd = _restore(run, config, state, plan.steps, log)
     best = _restore_best(plan, rd, state, history)
