@@ -41,22 +41,17 @@ def _needs_mnist(nb) -> bool:
     return re.search(r"""load(_raw|_canvas)?\(\s*["']mnist(_canvas\w*)?["']""", _code(nb)) is not None
 
 
-# Notebooks on MNIST whose quick mode (~1 min on a slice) runs in CI on one device; the others on MNIST train longer.
-QUICK_ON_MNIST = {"07_regularization_optimization", "08_dense_vision"}
-
-
-def _marks(path: Path, devices: int) -> list:
-    """Those that train on real MNIST are 'slow', like the other real-MNIST tests, and 'long' unless in
-    QUICK_ON_MNIST; the 8-device runs are all 'long' (each notebook compiles again for the 8-way sharding)."""
-    mnist = _needs_mnist(_read(path))
-    long = devices > 1 or (mnist and path.stem not in QUICK_ON_MNIST)
-    return [pytest.mark.slow] * mnist + [pytest.mark.long] * long
-
-
 def _run_params() -> list:
-    """The notebooks to execute on 1 and on 8 devices, with their marks."""
+    """The notebooks to execute on 1 and on 8 devices; those that train on real MNIST (digits or canvases) are
+    'slow', like the other real-MNIST tests, and 'long' as the 8-device runs are (each notebook compiles again for
+    the 8-way sharding): CI's 25 minutes on 2 cores leave no room for them."""
     return [
-        pytest.param(p, devices, id=f"{p.stem}-{devices}dev", marks=_marks(p, devices))
+        pytest.param(
+            p,
+            devices,
+            id=f"{p.stem}-{devices}dev",
+            marks=[pytest.mark.slow, pytest.mark.long] if _needs_mnist(_read(p)) or devices > 1 else [],
+        )
         for devices in (1, 8)
         for p in NOTEBOOKS
     ]
