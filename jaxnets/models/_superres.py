@@ -126,6 +126,23 @@ def _bicubic_enlargement(scale: int) -> nn.Layer:
     return nn.stateless("bicubic", fn, lambda s: (s[0] * scale, s[1] * scale, s[2]))
 
 
+def _three_convs(
+    name: str, scale: int, features: Sequence[int], kernel_sizes: Sequence[int], out: int, activation: str
+) -> list[nn.Layer]:
+    """The three SAME convolutions ``conv1``-``conv3`` of SRCNN and ESPCN (``features`` maps, then ``out``), with
+    ``activation`` after the first two; checks the sizes."""
+    check_sizes(name, scale=scale, features=features, kernel_sizes=kernel_sizes)
+    if len(features) != 2 or len(kernel_sizes) != 3:
+        raise ValueError(f"{name}: features takes 2 sizes and kernel_sizes 3; got {features!r}, {kernel_sizes!r}")
+    widths = (*features, out)
+    layers: list[nn.Layer] = []
+    for i, (width, k) in enumerate(zip(widths, kernel_sizes, strict=True)):
+        layers.append(nn.conv2d(width, k, padding="SAME", name=f"conv{i + 1}"))
+        if i < 2:
+            layers.append(nn.activation(activation))
+    return layers
+
+
 def srcnn(
     input_shape: Shape = (33, 33, 1),
     num_classes: int | None = None,
@@ -140,18 +157,8 @@ def srcnn(
     layer. ``num_classes`` is ignored (the targets are images). Params ``conv1``, ``conv2``, ``conv3``."""
     del num_classes
     h, w, c = _check_image_shape(name, input_shape)
-    check_sizes(name, scale=scale, features=features, kernel_sizes=kernel_sizes)
-    if len(features) != 2 or len(kernel_sizes) != 3:
-        raise ValueError(f"{name}: features takes 2 sizes and kernel_sizes 3; got {features!r}, {kernel_sizes!r}")
-    layer = nn.serial(
-        *([_bicubic_enlargement(scale)] if scale > 1 else []),
-        nn.conv2d(features[0], kernel_sizes[0], padding="SAME", name="conv1"),
-        nn.activation("relu"),
-        nn.conv2d(features[1], kernel_sizes[1], padding="SAME", name="conv2"),
-        nn.activation("relu"),
-        nn.conv2d(c, kernel_sizes[2], padding="SAME", name="conv3"),
-        name=name,
-    )
+    convs = _three_convs(name, scale, features, kernel_sizes, c, "relu")
+    layer = nn.serial(*([_bicubic_enlargement(scale)] if scale > 1 else []), *convs, name=name)
     return Model(name, layer, (h, w, c), head="linear", objective=SuperResolution(scale))
 
 
@@ -168,18 +175,8 @@ def espcn(
     ignored. Params ``conv1``, ``conv2``, ``conv3``."""
     del num_classes
     h, w, c = _check_image_shape(name, input_shape)
-    check_sizes(name, scale=scale, features=features, kernel_sizes=kernel_sizes)
-    if len(features) != 2 or len(kernel_sizes) != 3:
-        raise ValueError(f"{name}: features takes 2 sizes and kernel_sizes 3; got {features!r}, {kernel_sizes!r}")
-    layer = nn.serial(
-        nn.conv2d(features[0], kernel_sizes[0], padding="SAME", name="conv1"),
-        nn.activation("tanh"),
-        nn.conv2d(features[1], kernel_sizes[1], padding="SAME", name="conv2"),
-        nn.activation("tanh"),
-        nn.conv2d(c * scale * scale, kernel_sizes[2], padding="SAME", name="conv3"),
-        nn.pixel_shuffle(scale),
-        name=name,
-    )
+    convs = _three_convs(name, scale, features, kernel_sizes, c * scale * scale, "tanh")
+    layer = nn.serial(*convs, nn.pixel_shuffle(scale), name=name)
     return Model(name, layer, (h, w, c), head="linear", objective=SuperResolution(scale))
 
 
