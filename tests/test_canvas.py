@@ -3,6 +3,9 @@ from the train and test digits separately. Synthetic digits throughout: the MNIS
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import jax
 import numpy as np
 import pytest
@@ -88,6 +91,23 @@ def test_bad_arguments_are_one_line_errors():
         canvas.mnist_canvases(digits[0], labels, 2)
     with pytest.raises(ValueError, match="unknown canvas dataset"):
         canvas.load_canvas("mnist_canvas_huge")
+
+
+@contextlib.contextmanager
+def tiny_canvas_source(monkeypatch, size: int) -> Iterator[None]:
+    """Within it, the canvas datasets are 16 training and 8 test canvases of ``size`` pixels made from synthetic
+    digits (no MNIST files), made afresh on entry and forgotten on exit."""
+    train_x, train_y = fake_digits(40, seed=0)
+    test_x, test_y = fake_digits(20, seed=1)
+    monkeypatch.setattr(canvas, "load_tfds", lambda name, **kwargs: (train_x, train_y, test_x, test_y, 10))
+    monkeypatch.setattr(canvas, "TRAIN_COUNT", 16)
+    monkeypatch.setattr(canvas, "TEST_COUNT", 8)
+    monkeypatch.setattr(canvas, "SIZE", size)
+    canvas._mnist_canvases.cache_clear()
+    try:
+        yield
+    finally:
+        canvas._mnist_canvases.cache_clear()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import optax
 import pytest
 from gradcheck import check_grad, x64
 from PIL import Image
-from test_canvas import fake_digits
+from test_canvas import fake_digits, tiny_canvas_source
 
 from jaxnets import data, models, nn, train
 from jaxnets.data import canvas
@@ -171,14 +171,7 @@ def test_segmentation_models_reject_bad_settings():
 
 
 def test_train_run_on_canvases_writes_segmentation_png(tmp_path, monkeypatch):
-    train_x, train_y = fake_digits(40, seed=0)
-    test_x, test_y = fake_digits(20, seed=1)
-    monkeypatch.setattr(canvas, "load_tfds", lambda name, **kwargs: (train_x, train_y, test_x, test_y, 10))
-    monkeypatch.setattr(canvas, "TRAIN_COUNT", 16)
-    monkeypatch.setattr(canvas, "TEST_COUNT", 8)
-    monkeypatch.setattr(canvas, "SIZE", 32)
-    canvas._mnist_canvases.cache_clear()
-    try:
+    with tiny_canvas_source(monkeypatch, 32):
         lines: list[str] = []
         config = train.TrainConfig(
             model="unet",
@@ -190,8 +183,6 @@ def test_train_run_on_canvases_writes_segmentation_png(tmp_path, monkeypatch):
         )
         with nn.conv_strategy("xla"):  # (the quickest to compile)
             result = train.run(config, progress=False, log=lines.append)
-    finally:
-        canvas._mnist_canvases.cache_clear()
     assert lines[0].startswith("unet on mnist_canvas: adam lr 0.001")
     last = result.history[-1]
     assert {"train_loss", "train_pixel_accuracy", "test_loss", "test_pixel_accuracy", "test_mean_iou"} <= set(last)

@@ -13,10 +13,9 @@ import numpy as np
 import optax
 import pytest
 from gradcheck import check_grad, x64
-from test_canvas import fake_digits
+from test_canvas import tiny_canvas_source
 
 from jaxnets import data, models, nn, train
-from jaxnets.data import canvas
 
 
 def test_pixel_shuffle_order_inverse_and_gradient():
@@ -126,14 +125,7 @@ def test_photographs_name_the_extra_when_scikit_image_is_missing(monkeypatch):
 
 
 def test_train_run_on_canvas_pairs_takes_the_scale_and_writes_superres_png(tmp_path, monkeypatch):
-    train_x, train_y = fake_digits(40, seed=0)
-    test_x, test_y = fake_digits(20, seed=1)
-    monkeypatch.setattr(canvas, "load_tfds", lambda name, **kwargs: (train_x, train_y, test_x, test_y, 10))
-    monkeypatch.setattr(canvas, "TRAIN_COUNT", 16)
-    monkeypatch.setattr(canvas, "TEST_COUNT", 8)
-    monkeypatch.setattr(canvas, "SIZE", 24)
-    canvas._mnist_canvases.cache_clear()
-    try:
+    with tiny_canvas_source(monkeypatch, 24):
         assert train.TrainConfig(model="espcn", dataset="mnist_canvas_sr3").resolved().model_args == {"scale": 3}
         lines: list[str] = []
         config = train.TrainConfig(
@@ -145,8 +137,6 @@ def test_train_run_on_canvas_pairs_takes_the_scale_and_writes_superres_png(tmp_p
             workdir=str(tmp_path),
         )
         result = train.run(config, progress=False, log=lines.append)
-    finally:
-        canvas._mnist_canvases.cache_clear()
     assert lines[0].startswith("srcnn on mnist_canvas_sr: adam lr 0.001") and '"scale": 2' in lines[0]
     assert {"train_loss", "train_psnr", "test_psnr", "test_bicubic_psnr"} <= set(result.history[-1])
     assert any(line.endswith("superres.png") for line in lines) and (tmp_path / "superres.png").exists()
