@@ -7,18 +7,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 README = (ROOT / "README.md").read_text()
 
 
-def test_python_examples_run(tmp_path: Path):
-    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
-    assert blocks, "README has no python example"
-    for i, block in enumerate(blocks):
-        script = tmp_path / f"example{i}.py"
-        script.write_text(block)
-        proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, f"README example {i} failed:\n{block}\n{proc.stderr[-2000:]}"
+BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_has_python_examples():
+    assert BLOCKS, "README has no python example"
+
+
+@pytest.mark.parametrize("i", range(len(BLOCKS)))
+def test_python_example_runs(i: int, tmp_path: Path):  # one test per block: pytest-xdist spreads them over workers
+    script = tmp_path / f"example{i}.py"
+    script.write_text(BLOCKS[i])
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"README example {i} failed:\n{BLOCKS[i]}\n{proc.stderr[-2000:]}"
 
 
 def test_ci_runs_the_readme_test_command():
