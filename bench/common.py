@@ -332,3 +332,12 @@ def jax_step(apply: Callable, params):
         return optax.apply_updates(p, u), o, value
 
     return jax.jit(step, donate_argnums=(0, 1)), tx.init(params)
+
+
+def timed_fit(model: jaxnets.Model, ds, optimizer: optax.GradientTransformation, **options) -> tuple:
+    """``train.fit`` on a dataset's train and test arrays, quietly unless ``log`` is given (``options``: fit's
+    keywords); its result and wall seconds (compiling and the per-epoch test passes included)."""
+    start = time.perf_counter()
+    options = {"progress": False, "log": lambda line: None, **options}
+    result = jaxnets.train.fit(model, ds.train_x, ds.train_y, ds.test_x, ds.test_y, optimizer=optimizer, **options)
+    return result, time.perf_counter() - start

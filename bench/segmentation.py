@@ -16,13 +16,13 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
+import common
 import optax
 
-from jaxnets import data, models, train
+from jaxnets import data, models
 
 MNIST_DIR = os.environ.get("JAXNETS_MANUAL_DIR", str(Path(__file__).resolve().parents[2] / "shared/data/mnist"))
 
@@ -36,22 +36,16 @@ def run(
     load = os.getloadavg()[0]
     steps = epochs * (len(ds.train_x) // batch_size)
     optimizer = optax.adam(optax.cosine_decay_schedule(lr, steps))
-    start = time.perf_counter()
-    result = train.fit(
+    result, seconds = common.timed_fit(
         model,
-        ds.train_x,
-        ds.train_y,
-        ds.test_x,
-        ds.test_y,
-        optimizer=optimizer,
+        ds,
+        optimizer,
         epochs=epochs,
         batch_size=batch_size,
         seed=seed,
         eval_batch_size=250,
-        progress=False,
         log=lambda line: print(f"{name}: {line}", file=sys.stderr, flush=True),
     )
-    seconds = time.perf_counter() - start
     last = result.history[-1]
     return {
         "mean_iou": last["test_mean_iou"],

@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnets import models
+from jaxnets.data.strokes import to_polylines
 from jaxnets.nn import PyTree, bicubic_resize
 
 RECONSTRUCTIONS = "reconstructions.png"
@@ -22,12 +23,14 @@ SEGMENTATION = "segmentation.png"
 CLASS_MAPS = "class_maps.png"
 DETECTIONS = "detections.png"
 SUPERRES = "superres.png"
+STROKES = "strokes.png"
 
 __all__ = ["RECONSTRUCTIONS", "SAMPLES", "plot_curves", "save_image_rows", "save_reconstructions", "write_images"]
 __all__ += ["SEGMENTATION", "mask_overlay", "save_segmentations"]
 __all__ += ["CLASS_MAPS", "DETECTIONS", "save_class_maps", "save_detections"]
 __all__ += ["SUPERRES", "save_superres"]
 __all__ += ["plot_conditional_density", "plot_embedding", "plot_reliability", "plot_uncertainty_bands"]
+__all__ += ["STROKES", "plot_strokes"]
 
 
 def _pyplot() -> Any:
@@ -131,8 +134,14 @@ def write_images(
     the first ``n`` examples of ``x`` (for a denoising model also the corrupted inputs, and their reconstruction)
     and, for a VAE, ``samples.png`` drawn from the prior; for a segmentation model given the true masks ``y``,
     ``segmentation.png`` (``save_segmentations``); for a super-resolution model, ``superres.png`` (``save_superres``,
-    against the high-resolution ``y`` when given); other models (or no ``workdir``) get nothing. Returns the paths
-    written."""
+    against the high-resolution ``y`` when given); for the handwriting model, ``strokes.png``: a glyph sampled (bias
+    0.5) for each of the first ``n`` glyph ids in ``x``; other models (or no ``workdir``) get nothing. Returns the
+    paths written."""
+    if workdir is not None and model.name == "handwriting":
+        glyphs = np.unique(np.asarray(x)[:, 0, 3].astype(np.int32))[:n]
+        strokes, valid = models.sample_strokes(model, params, glyphs, jax.random.key(seed), bias=0.5)
+        titles = [f"glyph {g}" for g in glyphs]
+        return [plot_strokes(Path(workdir) / STROKES, strokes, valid, titles, columns=len(glyphs))]
     if workdir is not None and (model.name == "cam_cnn" or isinstance(model.objective, models.YoloLoss)):
         return [_write_localisation(model, params, state, np.asarray(x[:n]), Path(workdir), y)]
     if workdir is not None and y is not None and model.objective is models.pixel_cross_entropy:
@@ -409,6 +418,39 @@ def plot_embedding(path: str | os.PathLike, embeddings: np.ndarray, labels: np.n
     points = ax.scatter(e[:, 0], e[:, 1], c=np.asarray(labels), cmap="tab10", s=2)
     fig.colorbar(points, ax=ax)
     ax.set(title=title)
+    return _save(fig, path)
+
+
+# --- pen strokes (issue 18) ----------------------------------------------------------------------------------------
+
+
+def plot_strokes(
+    path: str | os.PathLike,
+    sequences: np.ndarray | jax.Array,
+    valid: np.ndarray | jax.Array | None = None,
+    titles: Sequence[str] | None = None,
+    columns: int = 10,
+) -> Path:
+    """Pen-offset sequences (n, T, 3+) of ``(dx, dy, pen_up)`` (``data.strokes``; the steps where ``valid`` (n, T) is
+    false left out) drawn as strokes, ``columns`` to a row, each with its title (a character, a bias)."""
+    seqs, mask = np.asarray(sequences), None if valid is None else np.asarray(valid, bool)
+    if seqs.ndim != 3 or seqs.shape[-1] < 3 or not len(seqs):
+        raise ValueError(f"sequences must be (n >= 1, time, 3+) steps of (dx, dy, pen_up); got shape {seqs.shape}")
+    if columns < 1:
+        raise ValueError(f"columns must be >= 1; got {columns}")
+    plt = _pyplot()
+    cols = min(columns, len(seqs))
+    rows = -(-len(seqs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.2 * cols, 1.5 * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= len(seqs):
+            continue
+        for line in to_polylines(seqs[i], None if mask is None else mask[i]):
+            ax.plot(line[:, 0], -line[:, 1], "k-", lw=1.5, solid_capstyle="round")
+        ax.set_aspect("equal", adjustable="datalim")
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=8)
     return _save(fig, path)
 
 

@@ -281,6 +281,7 @@ def test_entry_points_name_each_command_main():
         "jaxnets-predict": "jaxnets.cli.predict:main",
         "jaxnets-evaluate": "jaxnets.cli.evaluate:main",
         "jaxnets-rl": "jaxnets.cli.rl:main",
+        "jaxnets-word2vec": "jaxnets.cli.word2vec:main",
     }
     for target in scripts.values():
         module, _, name = target.partition(":")

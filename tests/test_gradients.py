@@ -199,6 +199,7 @@ CHECK_STRATEGY = {
 # (char_lstm: its inputs are token ids).
 CHECKED_ELSEWHERE = {"autoencoder", "dae", "conv_autoencoder", "conv_dae", "vae", "rbm", "char_lstm"}
 CHECKED_ELSEWHERE |= {"mdn", "heteroscedastic", "triplet"}  # tests/test_mdn.py, tests/test_metric.py
+CHECKED_ELSEWHERE |= {"handwriting"}  # tests/test_handwriting.py
 CHECKED_ELSEWHERE |= {"gan", "dcgan", "dann", "avb"}  # tests/test_gan.py, test_dann.py, test_avb.py
 CHECKED_ELSEWHERE |= {"fcn", "unet", "srcnn", "espcn", "yolo"}  # their objectives: test_dense_objective below
 # Registered variants of a checked model, built by the same code: VGG-13/16/19 are vgg() with more convolutions per

@@ -39,6 +39,7 @@ def test_vmap_of_per_example_apply_equals_batched_apply(name, input_shape, kwarg
 # Input shapes other than MNIST's: char_lstm reads 28 token ids; FCN needs multiples of 32; the super-resolution
 # networks take their papers' patch sizes.
 SHAPES = {"lenet5": (32, 32, 1), "char_lstm": (28,), "fcn": (64, 64, 1), "srcnn": (33, 33, 1), "espcn": (17, 17, 1)}
+SHAPES["handwriting"] = (40, 4)  # pen-offset steps (dx, dy, pen_up, glyph id)
 
 
 def targets(name: str, shape: tuple[int, ...], out: jax.ShapeDtypeStruct):
@@ -47,6 +48,8 @@ def targets(name: str, shape: tuple[int, ...], out: jax.ShapeDtypeStruct):
         return jnp.zeros(out.shape[:-1], jnp.int32)
     if name in ("srcnn", "espcn"):  # the high-resolution image
         return jnp.zeros(out.shape, jnp.float32)
+    if name == "handwriting":  # the next steps (dx, dy, pen_up, valid)
+        return jnp.zeros((4, *shape), jnp.float32)
     if name == "yolo":  # padded boxes and labels
         return {"boxes": jnp.zeros((4, 2, 4)), "labels": -jnp.ones((4, 2), jnp.int32)}
     return jnp.zeros((4, *shape) if name == "char_lstm" else 4, jnp.int32)  # a language model: next-token targets

@@ -28,9 +28,12 @@ from jaxnets.data.datasets import (
     preprocessing,
 )
 from jaxnets.data.episodes import episode_indices, pair_indices
+from jaxnets.data.glyphs import GlyphDataset, draw_glyph, glyph_classes, hershey_glyphs
 from jaxnets.data.mnist_m import make_mnist_m
 from jaxnets.data.moons import rotate, two_moons
+from jaxnets.data.packaged import gensim_test_data, konlpy_corpus, package_file
 from jaxnets.data.regression_toys import bishop_inverse, gap_sine
+from jaxnets.data.strokes import StrokeDataset, glyph_points, hershey_strokes, to_polylines
 from jaxnets.data.superres import (
     SUPERRES_SCALES,
     TEST_PHOTOGRAPHS,
@@ -44,6 +47,17 @@ from jaxnets.data.superres import (
 from jaxnets.data.text import TextDataset, load_text
 from jaxnets.data.tfds_source import label_names, load_tfds
 from jaxnets.data.toy import spirals, xor
+from jaxnets.data.words import (
+    Corpus,
+    build_corpus,
+    keep_probabilities,
+    noise_distribution,
+    read_analogies,
+    read_corpus,
+    read_sentences,
+    read_similarity_pairs,
+    tokenise,
+)
 
 __all__ = [
     "AUGMENTATIONS",
@@ -51,15 +65,18 @@ __all__ = [
     "CANVAS",
     "CanvasDataset",
     "Canvases",
+    "Corpus",
     "DATASETS",
     "DataUnavailable",
     "Dataset",
     "EMBEDDED",
+    "GlyphDataset",
     "MANUAL_DIR_ENV",
     "NORMALISATIONS",
     "Preprocessing",
     "SUPERRES_DATASETS",
     "SUPERRES_SCALES",
+    "StrokeDataset",
     "SuperResolutionPairs",
     "TEST_PHOTOGRAPHS",
     "TRAIN_PHOTOGRAPHS",
@@ -67,11 +84,20 @@ __all__ = [
     "affine",
     "augmentation",
     "bishop_inverse",
+    "build_corpus",
     "check_fits",
+    "draw_glyph",
     "elastic_distortion",
     "episode_indices",
     "epoch_batches",
     "gap_sine",
+    "gensim_test_data",
+    "glyph_classes",
+    "glyph_points",
+    "hershey_glyphs",
+    "hershey_strokes",
+    "keep_probabilities",
+    "konlpy_corpus",
     "label_names",
     "load",
     "load_canvas",
@@ -81,6 +107,8 @@ __all__ = [
     "luminance",
     "make_mnist_m",
     "mnist_canvases",
+    "noise_distribution",
+    "package_file",
     "padded_batches",
     "pair_indices",
     "patches",
@@ -89,11 +117,17 @@ __all__ = [
     "preprocessing",
     "random_affine",
     "random_shift",
+    "read_analogies",
+    "read_corpus",
+    "read_sentences",
+    "read_similarity_pairs",
     "resample",
     "rotate",
     "spirals",
     "steps_per_epoch",
     "superres_pairs",
+    "to_polylines",
+    "tokenise",
     "two_moons",
     "xor",
 ]

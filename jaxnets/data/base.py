@@ -24,6 +24,7 @@ TFDS = {
     "cifar100": "tiny natural images, 32x32x3, 50k / 10k, 100 classes",
     "svhn_cropped": "street-view house numbers, 32x32x3, 73,257 / 26,032, 10 classes (needs jaxnets[tfds])",
 }
+STROKES = {"hershey": "pen offsets of 36 Hershey glyphs (A-Z, 0-9), 90 / 10 jittered copies each (Graves-style)"}
 TEXT = {"text:PATH": "the characters of any UTF-8 text file, windows of 64 -> next character (char_lstm)"}
 CANVAS = {
     "mnist_canvas": "64x64x1 canvases of 1-4 scaled MNIST digits, 20k / 2k; y = per-pixel class mask (11 classes)",
@@ -33,7 +34,7 @@ CANVAS = {
     "mnist_canvas_sr3": "21x21x1 bicubic x3 downsampled canvases of 1-4 digits, 20k / 2k; y = the canvas, 63x63x1",
 }  # (jaxnets.data.canvas)
 # name -> description (other TFDS image-classification names work too)
-DATASETS = {**EMBEDDED, **TFDS, **CANVAS, **TEXT}
+DATASETS = {**EMBEDDED, **TFDS, **CANVAS, **TEXT, **STROKES}
 
 
 class DataUnavailable(RuntimeError):

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from jax.tree_util import tree_map
 
-from jaxnets.data import toy
+from jaxnets.data import strokes, toy
 from jaxnets.data.base import CANVAS, DATASETS, EMBEDDED, TEXT, TFDS, Dataset
 from jaxnets.data.canvas import load_canvas
 from jaxnets.data.text import PREFIX, load_text
@@ -32,13 +32,20 @@ __all__ = [
 NORMALISATIONS = ("standard", "lenet1998", "unit", "none")
 
 
-def load_raw(name: str, data_dir: str | None = None, manual_dir: str | None = None, progress: bool = True) -> Dataset:
+def load_raw(
+    name: str, data_dir: str | None = None, manual_dir: str | None = None, progress: bool = True, tokens: str = "chars"
+) -> Dataset:
     """Load a dataset as stored: images stay uint8 (with a channel axis), toy sets float32. See ``prepare``;
-    ``data_dir``, ``manual_dir`` and ``progress`` as in ``load_tfds``."""
-    if name.startswith(PREFIX):  # token ids of a text file's characters (jaxnets.data.text)
-        return load_text(name.removeprefix(PREFIX), name=name)
+    ``data_dir``, ``manual_dir`` and ``progress`` as in ``load_tfds``; ``tokens`` (a text dataset's): see
+    ``load_text``."""
+    if name.startswith(PREFIX):  # token ids of a text file's characters or jamo (jaxnets.data.text)
+        return load_text(name.removeprefix(PREFIX), name=name, tokens=tokens)
+    if tokens != "chars":
+        raise ValueError(f"tokens {tokens!r} is for a text:FILE dataset; {name} is not one")
     if name in CANVAS:  # MNIST canvases for dense vision (jaxnets.data.canvas)
         return load_canvas(name, data_dir=data_dir, manual_dir=manual_dir, progress=progress)
+    if name == strokes.NAME:  # pen offsets of Hershey glyphs (jaxnets.data.strokes)
+        return strokes.hershey_strokes()
     if name == "xor":
         x, y = toy.xor()
         return Dataset(name, x, y, x, y, 2)

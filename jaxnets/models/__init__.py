@@ -73,9 +73,19 @@ from jaxnets.models._gan import (
     gan_sample,
 )
 from jaxnets.models._googlenet import INCEPTION, AuxObjective, googlenet, googlenet_aux, inception, main_params
+from jaxnets.models._handwriting import handwriting, sample_strokes, split_strokes
 from jaxnets.models._iwae import vae_log_likelihood, vae_log_weights
 from jaxnets.models._lenet import C3_TABLE, lenet5, lenet5_modern, rbf_output
-from jaxnets.models._mdn import heteroscedastic, mdn, mdn_head, mixture_density, mixture_moments, split_mixture
+from jaxnets.models._mdn import (
+    bivariate_nll,
+    heteroscedastic,
+    mdn,
+    mdn_head,
+    mixture_density,
+    mixture_moments,
+    sample_bivariate,
+    split_mixture,
+)
 from jaxnets.models._metric import (
     conv4,
     embedding_mlp,
@@ -132,6 +142,18 @@ from jaxnets.models._torchvision import (
     to_torchvision,
 )
 from jaxnets.models._vgg import vgg, vgg11, vgg13, vgg16, vgg19
+from jaxnets.models._word2vec import (
+    Word2Vec,
+    analogy,
+    analogy_accuracy,
+    corpus_arrays,
+    nearest_neighbours,
+    negative_sampling_loss,
+    pca_projection,
+    similarity_spearman,
+    spearman,
+    word2vec_update,
+)
 
 # name -> (builder(input_shape=..., num_classes=...) -> Model, one-line description)
 REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
@@ -166,6 +188,10 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
     ),
     "mdn": (mdn, "mixture density network (Bishop 1994): tanh MLP 20, 3 Gaussians, NLL on real-valued targets"),
     "heteroscedastic": (heteroscedastic, "Gaussian regressor with a predicted variance (one-component MDN), NLL"),
+    "handwriting": (
+        handwriting,
+        "handwriting-style strokes (Graves 2013): 2 LSTMs of 256, 20 bivariate Gaussians + pen-up; --dataset hershey",
+    ),
     "triplet": (triplet, "embedding net, L2-normalised, batch-hard triplet loss (Schroff 2015; Hermans 2017)"),
     "gan": (gan, "GAN (Goodfellow et al. 2014): MLP generator 100-256-512-784 (tanh), MLP discriminator, two players"),
     "dcgan": (dcgan, "DCGAN (Radford et al. 2016): transposed-conv generator with batch norm, strided-conv critic"),
@@ -227,9 +253,12 @@ __all__ = [
     "STYLE_LAYERS",
     "SuperResolution",
     "TORCHVISION_ARCHITECTURES",
+    "Word2Vec",
     "YoloLoss",
     "adversarial_parts",
     "alexnet",
+    "analogy",
+    "analogy_accuracy",
     "ap_counts",
     "autoencoder",
     "avb",
@@ -238,6 +267,7 @@ __all__ = [
     "average_precision",
     "basic_block",
     "bilinear_init",
+    "bivariate_nll",
     "bottleneck_block",
     "box_from_map",
     "box_iou",
@@ -255,6 +285,7 @@ __all__ = [
     "conv4",
     "conv_autoencoder",
     "conv_dae",
+    "corpus_arrays",
     "corrupt",
     "dae",
     "dae_layer",
@@ -281,6 +312,7 @@ __all__ = [
     "grad_cam",
     "gradient_norms_over_time",
     "gru_classifier",
+    "handwriting",
     "heteroscedastic",
     "hidden_probs",
     "inception",
@@ -298,8 +330,11 @@ __all__ = [
     "mixture_density",
     "mixture_moments",
     "mlp",
+    "nearest_neighbours",
+    "negative_sampling_loss",
     "next_token_objective",
     "nms",
+    "pca_projection",
     "per_item",
     "perceptron",
     "perceptron_rule",
@@ -323,11 +358,16 @@ __all__ = [
     "resnet34",
     "resnet50",
     "rnn_classifier",
+    "sample_bivariate",
+    "sample_strokes",
     "segmentation_summary",
     "sequence_classifier",
     "siamese",
+    "similarity_spearman",
     "small_cnn",
+    "spearman",
     "split_mixture",
+    "split_strokes",
     "srcnn",
     "ssim",
     "style_targets",
@@ -349,5 +389,6 @@ __all__ = [
     "vgg19_features",
     "visible_logits",
     "with_initial_params",
+    "word2vec_update",
     "yolo",
 ]

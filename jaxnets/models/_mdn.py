@@ -3,6 +3,10 @@
 An MDN's outputs are packed per example as ``[logits (K), means (K*D), log_scales (K*D)]``: ``split_mixture`` unpacks
 them; the objective is ``losses.mdn_nll`` (a log-sum-exp over the components). ``mdn_head`` puts such a head on any
 network's features.
+
+Bivariate components with a correlation (Graves 2013, handwriting): ``bivariate_nll`` factors each component as
+p(y1) p(y2 | y1), two 1-D Gaussians, so that it is ``losses.mdn_nll`` on per-component conditional means and scales;
+``sample_bivariate`` draws from such a mixture with Graves' sampling bias.
 """
 
 from __future__ import annotations
@@ -55,6 +59,49 @@ def mixture_density(outputs: Array, components: int, grid: Array) -> Array:
     targets = jnp.broadcast_to(grid[None, :, None], (outputs.shape[0], grid.shape[0], 1))
     nll = jax.vmap(lambda t: losses.mdn_nll(logits, means, log_scales, t), in_axes=1, out_axes=1)(targets)
     return jnp.exp(-nll)
+
+
+def _log1m_tanh_sq(rho_logits: Array) -> Array:
+    """log(1 - tanh(r)^2) = 2 (log 2 - |r| - softplus(-2 |r|)), finite for any ``r`` (where 1 - rho^2 underflows)."""
+    a = jnp.abs(rho_logits)
+    return 2.0 * (jnp.log(2.0) - a - jax.nn.softplus(-2.0 * a))
+
+
+def bivariate_nll(logits: Array, means: Array, log_scales: Array, rho_logits: Array, targets: Array) -> Array:
+    """Per-example -log p(targets) of a mixture of bivariate Gaussians with correlations ``tanh(rho_logits)``
+    (batch, K): weights ``softmax(logits)`` (batch, K), ``means``/``log_scales`` (batch, K, 2), ``targets`` (batch, 2).
+    Each component is N(y1; mu1, s1) N(y2; mu2 + rho s2 z1, s2 sqrt(1 - rho^2)) with z1 = (y1 - mu1) / s1:
+    ``losses.mdn_nll`` of those diagonal factors, its log-sum-exp included."""
+    if means.shape[-1] != 2 or rho_logits.shape != means.shape[:-1]:
+        raise ValueError(
+            f"bivariate_nll needs means (batch, K, 2) and rho_logits (batch, K); got {means.shape}, {rho_logits.shape}"
+        )
+    rho = jnp.tanh(rho_logits)
+    z1 = (targets[:, None, 0] - means[..., 0]) * jnp.exp(-log_scales[..., 0])
+    mean2 = means[..., 1] + rho * jnp.exp(log_scales[..., 1]) * z1
+    log_scale2 = log_scales[..., 1] + 0.5 * _log1m_tanh_sq(rho_logits)
+    return losses.mdn_nll(
+        logits,
+        jnp.stack([means[..., 0], mean2], axis=-1),
+        jnp.stack([log_scales[..., 0], log_scale2], axis=-1),
+        targets,
+    )
+
+
+def sample_bivariate(
+    key: Array, logits: Array, means: Array, log_scales: Array, rho_logits: Array, bias: float | Array = 0.0
+) -> Array:
+    """One draw (batch, 2) from each bivariate mixture (shapes as ``bivariate_nll``), with Graves' (2013) sampling
+    bias b >= 0: weights ``softmax(logits * (1 + b))`` and scales ``exp(log_scales - b)`` (b = 0: the model's own
+    density; larger b: likelier, neater draws)."""
+    k_comp, k_noise = jax.random.split(key)
+    comp = jax.random.categorical(k_comp, logits * (1.0 + bias), axis=-1)
+    mu = jnp.take_along_axis(means, comp[:, None, None], axis=1)[:, 0]
+    scale = jnp.exp(jnp.take_along_axis(log_scales, comp[:, None, None], axis=1)[:, 0] - bias)
+    rho = jnp.tanh(jnp.take_along_axis(rho_logits, comp[:, None], axis=1)[:, 0])
+    z = jax.random.normal(k_noise, mu.shape, mu.dtype)
+    z2 = rho * z[:, 0] + jnp.sqrt(1.0 - jnp.square(rho)) * z[:, 1]
+    return mu + scale * jnp.stack([z[:, 0], z2], axis=-1)
 
 
 def mdn(

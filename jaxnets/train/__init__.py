@@ -12,6 +12,7 @@ from jaxnets.train._latent import avb_step, dynamically_binarised
 from jaxnets.train._recipes import DTYPES, augmented, mixed_precision
 from jaxnets.train._saved import Trained, class_probabilities, evaluate_trained, export, load, read_examples
 from jaxnets.train._weights import WEIGHTS, model_record, read_weights, save_weights
+from jaxnets.train._word2vec import word2vec_step
 from jaxnets.train.checkpoint import CHECKPOINT, CheckpointError, load_checkpoint, read_config, save_checkpoint
 from jaxnets.train.config import (
     DATASET_DEFAULTS,
@@ -113,4 +114,5 @@ __all__ = [
     "save_weights",
     "supervised",
     "validation_split",
+    "word2vec_step",
 ]

@@ -26,6 +26,7 @@ import optax
 
 from jaxnets import data, models
 from jaxnets._names import unknown
+from jaxnets.data.text import PREFIX, TOKENS
 from jaxnets.models import Model
 from jaxnets.train import distributed
 from jaxnets.train._recipes import DTYPES, augmented, mixed_precision
@@ -77,6 +78,16 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     # rnn 96.23%; char_lstm trains on dataset text:FILE.
     **{name: {"optimizer": "adam", "lr": 2e-3, "epochs": 5} for name in ("rnn", "lstm", "gru")},
     "char_lstm": {"optimizer": "adam", "lr": 2e-3, "batch_size": 32, "epochs": 30, "normalisation": "none"},
+    # Handwriting strokes on dataset hershey (bench/handwriting.py): Adam, Graves' gradient clipping, the offsets as
+    # they are (the glyph id is an input channel: it must not be normalised).
+    "handwriting": {
+        "optimizer": "adam",
+        "lr": 2e-3,
+        "batch_size": 64,
+        "epochs": 20,
+        "normalisation": "none",
+        "clip_norm": 1.0,
+    },
     # Segmentation on mnist_canvas (bench/segmentation.py): Adam on pixels in [0, 1].
     **{name: {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "normalisation": "unit"} for name in ("fcn", "unet")},
     # Localisation (mnist_canvas_single) and detection (mnist_canvas_detection): bench/localisation.py, detection.py.
@@ -124,6 +135,11 @@ class TrainConfig:
         "dataset: embedded (xor, spirals), a TFDS name (see --list-datasets), or text:FILE "
         "(the characters of a UTF-8 file, for char_lstm)",
         metavar="NAME",
+    )
+    tokens: str = _doc(
+        "chars",
+        "what a text:FILE dataset's tokens are: its characters, or jamo (each Hangul syllable as its 2-3 letters)",
+        choices=TOKENS,
     )
     epochs: int | None = _doc(None, "passes over the training set")
     batch_size: int | None = _doc(None, "examples per step (over all devices); the last partial batch is dropped")
@@ -242,6 +258,10 @@ class TrainConfig:
                 raise ParameterError(name, f"{name} must be a finite number {accepted}; got {value}")
         if self.dtype not in DTYPES:
             raise ValueError(unknown("dtype", self.dtype, DTYPES))
+        if self.tokens not in TOKENS:
+            raise ValueError(unknown("tokens", self.tokens, TOKENS))
+        if self.tokens != "chars" and not self.dataset.startswith(PREFIX):
+            raise ParameterError("tokens", f"tokens {self.tokens} is for a text:FILE dataset; got {self.dataset}")
         check_selection(self.val_split, self.keep, self.patience)
         check_model_args(self.model, self.model_args)
         workdir = self.workdir or f"runs/{self.model}-{self.dataset.replace('/', '-').replace(':', '-')}"
@@ -473,7 +493,9 @@ def _prepare(config: TrainConfig, progress: bool) -> _Prepared:
     """Load the config's dataset, build its model, normalise the data (statistics from the examples trained on: a
     validation hold-out is left out of them) and make the model record."""
     assert config.normalisation is not None
-    raw = data.load_raw(config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir, progress=progress)
+    raw = data.load_raw(
+        config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir, progress=progress, tokens=config.tokens
+    )
     model = build_for(config.model, raw, config.model_args)
     rows = None if config.val_split is None else validation_split(len(raw.train_x), config.val_split, config.seed)[0]
     ds = data.prepare(raw, model.input_shape, config.normalisation, rows)
@@ -530,6 +552,7 @@ def _describe(config: TrainConfig) -> str:
         + (f" weight decay {config.weight_decay}" if config.weight_decay else "")
         + (f" clip norm {config.clip_norm}" if config.clip_norm is not None else "")
         + f", {config.schedule} schedule"
+        + (f", {config.tokens} tokens" if config.tokens != "chars" else "")
         + (f", {config.augment} augmentation" if config.augment != "none" else "")
         + (
             f" (strength {config.augment_strength})"
@@ -555,6 +578,8 @@ def _checkpoint_config(config: TrainConfig, raw: data.Dataset) -> dict[str, Any]
             del saved[key]
     if config.augment == "none":
         del saved["augment_strength"]
+    if config.tokens == "chars":  # (and before jamo tokens)
+        del saved["tokens"]
     return saved
 
 
