@@ -167,11 +167,15 @@ def triplet_loss(anchor: Array, positive: Array, negative: Array, margin: float 
     return jnp.maximum(d_ap - d_an + margin, 0.0)
 
 
-def batch_hard_triplet_loss(embeddings: Array, labels: Array, margin: float = 0.2) -> Array:
+def batch_hard_triplet_loss(embeddings: Array, labels: Array, margin: float = 0.2, squared: bool = True) -> Array:
     """The triplet loss of each example as anchor with its batch-hard triplet (Hermans, Beyer & Leibe 2017): the
-    farthest same-label example and the nearest other-label one, squared distances as in Schroff et al. An anchor
-    whose label has no other example (or no other label) in the batch has loss 0."""
+    farthest same-label example and the nearest other-label one, squared distances as in Schroff et al. (or, with
+    ``squared=False``, Euclidean ones as in Hermans et al.: a squared distance's gradient vanishes as two embeddings
+    meet, and hard mining with it can pull a network's outputs into one point and leave them there). An anchor whose
+    label has no other example (or no other label) in the batch has loss 0."""
     d = squared_distances(embeddings)
+    if not squared:  # (clamped: sqrt's gradient at 0, on the diagonal, would be infinite)
+        d = jnp.sqrt(jnp.maximum(d, 1e-12))
     same = labels[:, None] == labels[None, :]
     positive = same & ~jnp.eye(len(labels), dtype=bool)
     hardest_pos = jnp.max(jnp.where(positive, d, -jnp.inf), axis=1)

@@ -31,6 +31,7 @@ def test_batch_hard_mining_picks_the_hardest_triplet():
     e, y = rng.standard_normal((8, 3)), rng.integers(0, 3, 8)
     y[7] = 9  # an anchor with no positive: loss 0
     got = losses.batch_hard_triplet_loss(jnp.asarray(e), jnp.asarray(y), 0.5)
+    got_euclid = losses.batch_hard_triplet_loss(jnp.asarray(e), jnp.asarray(y), 0.5, squared=False)
     for i in range(8):  # brute force over every valid triplet: the hardest one's loss
         pos = [j for j in range(8) if y[j] == y[i] and j != i]
         neg = [k for k in range(8) if y[k] != y[i]]
@@ -39,6 +40,11 @@ def test_batch_hard_mining_picks_the_hardest_triplet():
             default=0.0,
         )
         np.testing.assert_allclose(got[i], want, rtol=1e-5, atol=1e-6)
+        euclid = max(
+            (max(0, np.linalg.norm(e[i] - e[j]) - np.linalg.norm(e[i] - e[k]) + 0.5) for j in pos for k in neg),
+            default=0.0,
+        )
+        np.testing.assert_allclose(got_euclid[i], euclid, rtol=1e-5, atol=1e-6)
     default = losses.batch_hard_triplet_loss(jnp.asarray(e), jnp.asarray(y))  # FaceNet's margin 0.2 by default
     np.testing.assert_array_equal(default, losses.batch_hard_triplet_loss(jnp.asarray(e), jnp.asarray(y), 0.2))
     assert not np.allclose(default, losses.batch_hard_triplet_loss(jnp.asarray(e), jnp.asarray(y), 0.4))
@@ -49,6 +55,7 @@ def test_metric_loss_gradients_match_finite_differences():
     with x64():
         e, y = jnp.asarray(rng.standard_normal((6, 3))), jnp.asarray([0, 0, 1, 1, 2, 2])
         check_grad(lambda e: jnp.sum(losses.batch_hard_triplet_loss(e, y, 2.0)), e, require_nonzero=False)
+        check_grad(lambda e: jnp.sum(losses.batch_hard_triplet_loss(e, y, 2.0, squared=False)), e)
         a, b = jnp.asarray(rng.standard_normal((4, 3))), jnp.asarray(rng.standard_normal((4, 3)))
         same = jnp.asarray([1, 0, 1, 0])
         check_grad(lambda ab: jnp.sum(losses.contrastive_loss(losses.euclidean_distance(*ab), same, 5.0)), (a, b))

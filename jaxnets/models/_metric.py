@@ -116,11 +116,14 @@ def triplet(
     embedding: nn.Layer | None = None,
     dim: int = 64,
     margin: float = 0.2,
+    squared: bool = False,
     name: str = "triplet",
 ) -> Model:
-    """Embedding net (``embedding``, default ``embedding_mlp(dim)``; its parameters as they are, so they fit a
-    ``siamese`` or ``protonet`` of the same embedding) with L2-normalised outputs, trained on labelled images by the
-    batch-hard triplet loss; reports the ``active`` fraction of anchors (loss > 0)."""
+    """Embedding net (``embedding``, default ``embedding_mlp(dim, final_relu=False)``; its parameters as they are, so
+    they fit a ``siamese`` or ``protonet`` of the same embedding) with L2-normalised outputs, trained on labelled
+    images by the batch-hard triplet loss on Euclidean distances (``squared=True``: Schroff et al.'s squared ones,
+    which collapsed every output into one point on MNIST, see README); reports the ``active`` fraction of anchors
+    (loss > 0)."""
     del num_classes
     if margin <= 0:
         raise ValueError(f"margin must be > 0; got {margin}")
@@ -129,10 +132,10 @@ def triplet(
         model: Model, params, state, x: Array, y: Array, *, key: Array | None = None, train: bool = False
     ) -> tuple[dict[str, Array], nn.PyTree]:
         emb, state = model.apply(params, state, x, key=key, train=train)
-        loss = losses.batch_hard_triplet_loss(emb.reshape(emb.shape[0], -1), y, margin)
+        loss = losses.batch_hard_triplet_loss(emb.reshape(emb.shape[0], -1), y, margin, squared)
         return {"loss": loss, "active": (loss > 0).astype(jnp.float32)}, state
 
-    inner = embedding or embedding_mlp(dim)
+    inner = embedding or embedding_mlp(dim, final_relu=False)
 
     def apply(params, state, x, *, key=None, train=False):
         emb, state = inner.apply(params, state, x, key=key, train=train)
