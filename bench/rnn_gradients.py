@@ -62,7 +62,7 @@ def at_init(steps: int, features: int, hidden: int, batch: int, seeds: int) -> l
 
 def trained(workdirs: list[str], manual_dir: str | None, n: int = 1000) -> list[str]:
     from jaxnets import data
-    from jaxnets.train import CHECKPOINT, create_train_state, load_checkpoint, make_optimizer, read_config
+    from jaxnets.train import CHECKPOINT, read_config
 
     ds = data.load("mnist", manual_dir=manual_dir)
     x, y = ds.test_x[:n], ds.test_y[:n]
@@ -74,18 +74,9 @@ def trained(workdirs: list[str], manual_dir: str | None, n: int = 1000) -> list[
         "| --- |" + " ---: |" * (len(show) + 1),
     ]
     for workdir in workdirs:
+        run = jaxnets.load(workdir)
         config = read_config(Path(workdir) / CHECKPOINT)
-        model = jaxnets.build(config["model"], tuple(config["input_shape"]), 10)
-        opt = make_optimizer(
-            config["optimizer"],
-            config["lr"],
-            config["momentum"],
-            config["weight_decay"],
-            config["schedule"],
-            total_steps=1,
-        )
-        state, _ = load_checkpoint(Path(workdir) / CHECKPOINT, create_train_state(model, opt, jax.random.PRNGKey(0)))
-        g = gradient_norms_over_time(model, state.params, state.model_state, x, y)
+        g = gradient_norms_over_time(run.model, run.params, run.state, x, y)
         lines.append(_row(f"{config['model']} ({config['epochs']} epochs)", g, show))
     return lines
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 from helpers import random_like
 
 import jaxnets
+from jaxnets import models, nn, train
 from jaxnets.models import REGISTRY
 
 
@@ -110,3 +112,37 @@ def test_bad_model_options_raise_clear_errors():
         jaxnets.build("lenet5", (32, 32))
     with pytest.raises(ValueError, match="unknown output head 'hinge'"):
         jaxnets.build("mlp", (4,), 2, head="hinge")
+
+
+def _two_inputs(input_shape, num_classes=2):
+    """A model of two inputs by name: dense on the concatenation."""
+    out = nn.dense(num_classes, name="out")
+
+    def init(key, shapes):
+        params, _, shape = out.init(key, (shapes["u"][0] + shapes["v"][0],))
+        return {"out": params}, {}, shape
+
+    def apply(params, state, x, *, key=None, train=False):
+        return out.apply(params["out"], {}, jnp.concatenate([x["u"], x["v"]], -1))[0], state
+
+    return models.Model("two_inputs", nn.Layer(init, apply, "two_inputs"), input_shape)
+
+
+def test_a_model_of_several_inputs_takes_a_dict_trains_and_names_wrong_inputs(tmp_path):
+    model = _two_inputs({"u": [3], "v": (2,)})
+    assert model.input_shape == {"u": (3,), "v": (2,)}
+    assert hash(model) == hash(model) and hash(model.input_shape) == hash(models.input_shapes({"v": [2], "u": [3]}))
+    rng = np.random.default_rng(0)
+    x = {"u": rng.normal(size=(64, 3)).astype("float32"), "v": rng.normal(size=(64, 2)).astype("float32")}
+    y = (x["u"][:, 0] > x["v"][:, 1]).astype("int32")
+    result = train.fit(model, x, y, x, y, optimizer=optax.adam(0.05), epochs=8, batch_size=16, progress=False)
+    assert result.history[-1]["test_loss"] < result.history[0]["test_loss"]
+    params, state = model.init(jax.random.key(0))
+    with pytest.raises(ValueError, match=r"takes a dict of inputs \['u', 'v'\]; got an array of shape \(64, 3\)"):
+        model.apply(params, state, x["u"])
+    with pytest.raises(ValueError, match="expects inputs of shapes"):
+        model.apply(params, state, {"u": x["u"], "v": x["u"]})
+    with pytest.raises(ValueError, match="expects examples of shape"):
+        train.fit(model, {"u": x["u"], "v": x["u"]}, y, optimizer=optax.sgd(0.1), epochs=1, progress=False)
+    with pytest.raises(ValueError, match=r"input_shape\['v'\] must be >= 1"):
+        _two_inputs({"u": (3,), "v": (0,)})

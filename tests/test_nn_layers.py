@@ -239,3 +239,14 @@ def test_orthogonal_under_vmap_runs_no_batched_qr(orthogonal):
     both = jax.jit(jax.vmap(init))(keys)
     for i, k in enumerate(keys):
         jax.tree.map(lambda a, b, i=i: np.testing.assert_array_equal(a[i], b), both, init(k))
+
+
+def test_masked_softmax_weights_only_valid_entries_and_an_empty_row_is_zero():
+    logits = jnp.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]])
+    mask = jnp.array([[True, True, False], [False, False, False]])
+    p = nn.masked_softmax(logits, mask)
+    np.testing.assert_allclose(p[0], [np.exp(1) / (np.exp(1) + np.exp(2)), np.exp(2) / (np.exp(1) + np.exp(2)), 0])
+    np.testing.assert_array_equal(p[1], 0.0)
+    g = jax.grad(lambda z: nn.masked_softmax(z, mask)[:, 0].sum())(logits)
+    assert np.all(np.isfinite(g)) and np.all(g[1] == 0) and g[0, 2] == 0
+    np.testing.assert_allclose(nn.masked_softmax(logits, None), jax.nn.softmax(logits), rtol=1e-6)

@@ -3,6 +3,7 @@ the vanishing-gradient measurement."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -354,6 +355,12 @@ def test_char_lstm_trains_on_korean_and_english_text_and_samples(tmp_path, capsy
     assert sample_cli.main(["--workdir", str(tmp_path / "run"), "--prompt", "다람쥐", "--length", "20"]) == 0
     printed = capsys.readouterr().out
     assert printed.startswith("다람쥐") and len(printed.rstrip("\n")) == 23
+
+    # a float16 run (its optimiser wrapped in apply_if_finite, so another optimiser state) samples all the same
+    half = dataclasses.replace(config, epochs=1, dtype="float16", workdir=str(tmp_path / "half"))
+    train.run(half, progress=False, log=lambda s: None)
+    model, params, state, vocab = train.load_text_run(tmp_path / "half")
+    assert len(train.sample_text(model, params, state, vocab, "The", 5, jax.random.key(0))) == 5
 
 
 # --- text data ---------------------------------------------------------------------------------------------------

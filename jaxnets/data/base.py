@@ -44,7 +44,8 @@ class DataUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test examples as numpy arrays (float32 inputs, int32 labels) and the number of classes."""
+    """Train and test examples as numpy arrays (float32 inputs, int32 labels) and the number of classes. Inputs of
+    several parts (an image and a question) are a dict of arrays by name, stored ready for the model."""
 
     name: str
     train_x: np.ndarray
@@ -54,6 +55,8 @@ class Dataset:
     num_classes: int
 
     @property
-    def input_shape(self) -> tuple[int, ...]:
-        """Per-example input shape."""
+    def input_shape(self) -> tuple[int, ...] | dict[str, tuple[int, ...]]:
+        """Per-example input shape (inputs of several parts, a dict of arrays: the dict of their shapes)."""
+        if isinstance(self.train_x, dict):
+            return {k: tuple(v.shape[1:]) for k, v in self.train_x.items()}
         return tuple(self.train_x.shape[1:])

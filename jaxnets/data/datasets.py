@@ -68,8 +68,14 @@ def _pad_to(x: np.ndarray, shape: tuple[int, ...], value: float) -> np.ndarray:
     return np.pad(x, pads, constant_values=value) if any(p != (0, 0) for p in pads) else x
 
 
-def check_fits(data_shape: tuple[int, ...], input_shape: tuple[int, ...]) -> None:
-    """Raise ``ValueError`` unless examples of ``data_shape`` can be padded to ``input_shape``."""
+def check_fits(data_shape: Any, input_shape: Any) -> None:
+    """Raise ``ValueError`` unless examples of ``data_shape`` can be padded to ``input_shape`` (inputs of several
+    parts, dicts of shapes: only equal ones fit)."""
+    if isinstance(data_shape, dict) or isinstance(input_shape, dict):
+        both = isinstance(data_shape, dict) and isinstance(input_shape, dict)
+        if not both or dict(data_shape) != dict(input_shape):
+            raise ValueError(f"examples of shape {data_shape} do not fit the model's input shape {input_shape}")
+        return
     if (
         len(data_shape) != len(input_shape)
         or data_shape[-1] != input_shape[-1]
@@ -146,9 +152,13 @@ def prepare(
     """Normalise a raw dataset and zero-pad its raw pixels to ``input_shape`` (before normalising, so the border is
     background). 'standard': per-channel train mean 0 / std 1 (over the training ``rows`` given, else all);
     'lenet1998': LeCun et al.'s background -0.1, foreground 1.175; 'unit': pixels / 255 in [0, 1] (autoencoders,
-    RBMs); 'none': as stored (toy sets; images are / 255 all the same)."""
+    RBMs); 'none': as stored (toy sets; images are / 255 all the same). Inputs of several parts (a dict) are
+    stored model-ready and used as they are."""
     if normalisation not in NORMALISATIONS:
         raise ValueError(f"unknown normalisation {normalisation!r}; choose one of {NORMALISATIONS}")
+    if isinstance(raw.train_x, dict):  # inputs of several parts are stored ready for the model
+        check_fits(raw.input_shape, input_shape or raw.input_shape)
+        return replace(raw, train_y=_targets(raw.train_y), test_y=_targets(raw.test_y))
     input_shape = tuple(input_shape or raw.input_shape)
     check_fits(raw.input_shape, input_shape)
     if raw.train_x.dtype.kind in "iu" and raw.train_x.dtype != np.uint8:  # token ids (text): used as they are

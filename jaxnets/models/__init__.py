@@ -31,7 +31,17 @@ from jaxnets.models._autoencoders import (
 )
 from jaxnets.models._avb import AdversarialVB, avb, avb_parts
 from jaxnets.models._avb import critic_loss as avb_critic_loss
-from jaxnets.models._base import Model, Objective, check_sizes
+from jaxnets.models._base import (
+    InputShapes,
+    Model,
+    Objective,
+    batch_size_of,
+    check_sizes,
+    example_shape,
+    input_shapes,
+    shape_record,
+    zeros_like_inputs,
+)
 from jaxnets.models._boltzmann import (
     ContrastiveDivergence,
     cd_surrogate,
@@ -208,22 +218,26 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
 
 def build(
     name: str,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: tuple[int, ...] | dict[str, tuple[int, ...]] | None = None,
     num_classes: int | None = None,
     *,
     strategy: str | None = None,
     **kwargs,
 ) -> Model:
-    """Build a registered model by name, for a given per-example input shape and number of classes; ``kwargs`` are
+    """Build a registered model by name, for a given per-example input shape (several inputs: a dict of shapes by
+    name) and number of classes; ``kwargs`` are
     the builder's options. ``strategy`` ('auto', 'xla', 'im2col') builds every convolution of the model with that
     implementation (``nn.conv_strategy``); by default each builder's own choice stands."""
     try:
         builder, _ = REGISTRY[name]
     except KeyError:
         raise ValueError(_names.unknown("model", name, sorted(REGISTRY))) from None
-    check_sizes(name, input_shape=input_shape, num_classes=num_classes)
+    check_sizes(name, num_classes=num_classes)
     if input_shape is not None:
-        kwargs["input_shape"] = tuple(input_shape)
+        kwargs["input_shape"] = input_shapes(input_shape)
+        shapes = kwargs["input_shape"].values() if isinstance(input_shape, dict) else [kwargs["input_shape"]]
+        for shape in shapes:
+            check_sizes(name, input_shape=shape)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if strategy is None:
@@ -246,6 +260,7 @@ __all__ = [
     "DomainAdversarial",
     "ELBO",
     "INCEPTION",
+    "InputShapes",
     "Model",
     "Objective",
     "REGISTRY",
@@ -266,6 +281,7 @@ __all__ = [
     "avb_parts",
     "average_precision",
     "basic_block",
+    "batch_size_of",
     "bilinear_init",
     "bivariate_nll",
     "bottleneck_block",
@@ -299,6 +315,7 @@ __all__ = [
     "domain_parts",
     "embedding_mlp",
     "espcn",
+    "example_shape",
     "fcn",
     "feature_classifier",
     "frechet_distance",
@@ -316,6 +333,7 @@ __all__ = [
     "heteroscedastic",
     "hidden_probs",
     "inception",
+    "input_shapes",
     "lenet5",
     "lenet5_modern",
     "localisation_accuracy",
@@ -362,6 +380,7 @@ __all__ = [
     "sample_strokes",
     "segmentation_summary",
     "sequence_classifier",
+    "shape_record",
     "siamese",
     "similarity_spearman",
     "small_cnn",
@@ -391,4 +410,5 @@ __all__ = [
     "with_initial_params",
     "word2vec_update",
     "yolo",
+    "zeros_like_inputs",
 ]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -17,25 +18,73 @@ from jaxnets.nn import Layer, PyTree, Shape
 Objective = Callable[..., tuple[dict[str, jax.Array], PyTree]]
 
 
+class InputShapes(dict):
+    """The per-example shapes of a model with several inputs, by name (``{'image': (64, 64, 3), 'question':
+    (12,)}``): a dict that hashes (a ``Model`` is a static argument of cached, compiled steps); never mutated."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+
+def input_shapes(shape: Shape | Mapping[str, Shape]) -> Shape | InputShapes:
+    """A model's ``input_shape`` as stored: a tuple of ints, or for several inputs an ``InputShapes`` of them."""
+    if isinstance(shape, Mapping):
+        return InputShapes({str(k): tuple(int(d) for d in v) for k, v in shape.items()})
+    return tuple(int(d) for d in shape)
+
+
+def shape_record(shape: Shape | Mapping[str, Shape]) -> list[int] | dict[str, list[int]]:
+    """A model's ``input_shape`` as JSON holds it (lists); ``input_shapes`` reads it back."""
+    if isinstance(shape, Mapping):
+        return {k: list(v) for k, v in shape.items()}
+    return list(shape)
+
+
+def example_shape(x: Any) -> Shape | InputShapes:
+    """The per-example shape of a batch: ``x.shape[1:]``, or for a dict of arrays (several inputs) the
+    ``InputShapes`` of theirs."""
+    if isinstance(x, Mapping):
+        return InputShapes({str(k): tuple(np.shape(v)[1:]) for k, v in x.items()})
+    return tuple(np.shape(x)[1:])
+
+
+def batch_size_of(x: Any) -> int:
+    """The number of examples in a batch (of one input array, or of a dict of them)."""
+    leaves = jax.tree.leaves(x)
+    return int(np.shape(leaves[0])[0]) if leaves else 0
+
+
+def zeros_like_inputs(input_shape: Shape | Mapping[str, Shape], batch: int) -> Any:
+    """A batch of zeros of a model's inputs (shape inference, tracing): an array, or a dict of them."""
+    if isinstance(input_shape, Mapping):
+        return {k: jnp.zeros((batch, *v)) for k, v in input_shape.items()}
+    return jnp.zeros((batch, *input_shape))
+
+
 @dataclass(frozen=True)
 class Model:
     """A network ready to train: ``init(key) -> (params, state)``, ``apply(params, state, x) -> (outputs, state)``.
 
     ``head`` names the output head ('softmax', 'sigmoid', 'linear', 'perceptron') and so the loss that fits it;
-    the outputs are the head's pre-activations (logits) except for 'linear'. Models that are not classifiers
-    (autoencoders, language models) give an ``objective`` instead: see ``metrics``. ``finalize`` (optional) maps the
-    means of the per-example metrics over a whole test set to the metrics reported (mean IoU from per-class counts).
+    the outputs are the head's pre-activations (logits) except for 'linear'. A model of several inputs (a question
+    and an image) has ``input_shape`` a dict of their shapes by name and takes ``x`` as a dict of arrays. Models that
+    are not classifiers (autoencoders, language models) give an ``objective`` instead: see ``metrics``.
+    ``finalize`` (optional) maps the means of the per-example metrics over a whole test set to the metrics reported
+    (mean IoU from per-class counts).
     """
 
     name: str
     layer: Layer
-    input_shape: Shape
+    input_shape: Shape | InputShapes
     head: str = "softmax"
     objective: Objective | None = None
     finalize: Callable[[dict[str, jax.Array]], dict[str, jax.Array]] | None = None
 
     def __post_init__(self) -> None:
-        check_sizes(self.name, input_shape=self.input_shape)
+        object.__setattr__(self, "input_shape", input_shapes(self.input_shape))
+        shapes = self.input_shape.items() if isinstance(self.input_shape, Mapping) else [("", self.input_shape)]
+        for part, shape in shapes:
+            check_sizes(self.name, **{f"input_shape{f'[{part!r}]' if part else ''}": shape})
         if self.head not in HEADS:
             raise ValueError(f"{self.name}: unknown output head {self.head!r}; choose one of {sorted(HEADS)}")
 
@@ -47,12 +96,9 @@ class Model:
     def apply(
         self, params: PyTree, state: PyTree, x: jax.Array, *, key: jax.Array | None = None, train: bool = False
     ) -> tuple[jax.Array, PyTree]:
-        """Run the network on a batch ``x`` of shape ``(batch, *input_shape)``; returns outputs and new state."""
-        if tuple(x.shape[1:]) != tuple(self.input_shape) or x.ndim != len(self.input_shape) + 1:
-            raise ValueError(
-                f"{self.name} expects input of shape (batch, {', '.join(map(str, self.input_shape))}); "
-                f"got {tuple(x.shape)}"
-            )
+        """Run the network on a batch ``x`` of shape ``(batch, *input_shape)`` (several inputs: a dict of such
+        arrays); returns outputs and new state."""
+        check_inputs(self, x)
         want_params, want_state = _init_shapes(self)
         _check_tree(self.name, "params", want_params, params)
         _check_tree(self.name, "state", want_state, state)
@@ -86,14 +132,33 @@ class Model:
                 f"{self.name}: labels must be integer class indices (a {self.head} classifier); got "
                 f"{dtype} labels: pass y.astype('int32')"
             )
-        if np.shape(y) != np.shape(x)[:1]:
+        if np.shape(y) != (batch_size_of(x),):
             raise ValueError(
-                f"{self.name}: labels must have shape (batch,) = ({np.shape(x)[0]},), one class index "
+                f"{self.name}: labels must have shape (batch,) = ({batch_size_of(x)},), one class index "
                 f"per example; got {np.shape(y)}"
             )
         outputs, state = self.apply(params, state, x, key=key, train=train)
         correct = (predict(self.head, outputs) == y).astype(jnp.float32)
         return {"loss": loss_for(self.head)(outputs, y), "accuracy": correct}, state
+
+
+def check_inputs(model: Model, x: Any) -> None:
+    """A one-line ``ValueError`` unless ``x`` is a batch of ``model``'s inputs (an array of shape (batch,
+    *input_shape), or for several inputs a dict of such arrays, one per name, with one batch size)."""
+    want = model.input_shape
+    if isinstance(want, Mapping):
+        if not isinstance(x, Mapping) or set(x) != set(want):
+            got = sorted(x) if isinstance(x, Mapping) else f"an array of shape {tuple(np.shape(x))}"
+            raise ValueError(f"{model.name} takes a dict of inputs {sorted(want)}; got {got}")
+        sizes = {np.shape(v)[0] if np.ndim(v) else None for v in x.values()}
+        if example_shape(x) != want or len(sizes) != 1:
+            got = {k: tuple(np.shape(v)) for k, v in x.items()}
+            shapes = {k: ("batch", *v) for k, v in want.items()}
+            raise ValueError(f"{model.name} expects inputs of shapes {shapes} (one batch size); got {got}")
+        return
+    if isinstance(x, Mapping) or np.ndim(x) != len(want) + 1 or tuple(np.shape(x)[1:]) != want:
+        got = f"a dict of {sorted(x)}" if isinstance(x, Mapping) else tuple(np.shape(x))
+        raise ValueError(f"{model.name} expects input of shape (batch, {', '.join(map(str, want))}); got {got}")
 
 
 def check_sizes(model: str, **sizes: int | Sequence[int] | None) -> None:

@@ -5,7 +5,7 @@ Every name is flat here (``nn.conv2d``, ``nn.lstm_cell``, ``nn.Layer``); the mod
 """
 
 from jaxnets.nn import initializers
-from jaxnets.nn._activations import ACTIVATIONS, activation, get_activation, lecun_tanh
+from jaxnets.nn._activations import ACTIVATIONS, activation, get_activation, lecun_tanh, masked_softmax
 from jaxnets.nn._conv import (
     STRATEGIES,
     conv,
@@ -84,6 +84,7 @@ __all__ = [
     "lrn",
     "lstm",
     "lstm_cell",
+    "masked_softmax",
     "max_pool",
     "maxout",
     "maxout_conv",

@@ -26,6 +26,20 @@ def identity(x: Array) -> Array:
     return x
 
 
+def masked_softmax(logits: Array, mask: Array | None, axis: int = -1) -> Array:
+    """Softmax of ``logits`` over ``axis`` among the entries where ``mask`` (broadcastable to ``logits``) is true:
+    attention over padded memories, words or image regions. Masked entries get weight 0; a slice with no valid entry
+    gets all zeros (never NaN, also in the gradient)."""
+    if mask is None:
+        return jax.nn.softmax(logits, axis=axis)
+    mask = jnp.broadcast_to(jnp.asarray(mask, bool), logits.shape)
+    shifted = jnp.where(mask, logits, -jnp.inf)
+    top = jnp.max(shifted, axis=axis, keepdims=True)
+    e = jnp.where(mask, jnp.exp(logits - jax.lax.stop_gradient(jnp.where(jnp.isfinite(top), top, 0.0))), 0.0)
+    total = jnp.sum(e, axis=axis, keepdims=True)
+    return e / jnp.where(total > 0, total, 1.0)
+
+
 def leaky_relu(x: Array, negative_slope: float = 0.01) -> Array:
     """ReLU with a small slope ``negative_slope`` for negative inputs."""
     return jax.nn.leaky_relu(x, negative_slope)

@@ -50,7 +50,8 @@ def _scale_forward(x, scale):
 
 
 def _scale_backward(scale, _, g):
-    return (jax.tree.map(lambda t: t * jnp.asarray(scale, t.dtype), g),)
+    # (integer inputs, token ids, have float0 cotangents: nothing to scale)
+    return (jax.tree.map(lambda t: t if t.dtype == jax.dtypes.float0 else t * jnp.asarray(scale, t.dtype), g),)
 
 
 _scale_gradient.defvjp(_scale_forward, _scale_backward)

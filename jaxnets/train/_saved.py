@@ -87,11 +87,12 @@ def load(workdir: str | os.PathLike) -> Trained:
     missing = sorted(set(RECORD) - set(record))
     if missing:
         raise ValueError(f"{source}: its model record lacks {', '.join(missing)}: it was written by another jaxnets")
-    model = build_model(record["name"], tuple(record["built_for"]), record["num_classes"], record["model_args"])
-    if list(model.input_shape) != record["input_shape"]:
+    built_for = models.input_shapes(record["built_for"])
+    model = build_model(record["name"], built_for, record["num_classes"], record["model_args"])
+    if models.shape_record(model.input_shape) != record["input_shape"]:
         raise ValueError(
-            f"{source}: {record['name']} built for examples of shape {tuple(record['built_for'])} "
-            f"takes {model.input_shape} here but took {tuple(record['input_shape'])} in the run"
+            f"{source}: {record['name']} built for examples of shape {built_for} "
+            f"takes {model.input_shape} here but took {models.input_shapes(record['input_shape'])} in the run"
         )
     params, state = jax.eval_shape(model.init, jax.random.PRNGKey(0))
     params, state = _unflat("params", params, tensors, source), _unflat("state", state, tensors, source)

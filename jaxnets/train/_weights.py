@@ -32,14 +32,14 @@ def model_record(
     dataset: str,
     preprocessing: data.Preprocessing | None,
     class_names: list[str] | None = None,
-    vocab: str | None = None,
+    vocab: str | list[str] | None = None,
 ) -> dict[str, Any]:
     """What rebuilds a trained model (``models.build(name, built_for, num_classes, **model_args)``) and prepares its
     inputs (JSON): stored in ``config.json`` (``"model"``) and the weights file's metadata."""
     return {
         "name": name,
-        "built_for": list(built_for),
-        "input_shape": list(model.input_shape),
+        "built_for": models.shape_record(built_for),
+        "input_shape": models.shape_record(model.input_shape),
         "num_classes": num_classes,
         "model_args": dict(model_args),
         "head": model.head,

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import optax
 
 from jaxnets import data, models
@@ -430,7 +429,8 @@ def build_for(name: str, dataset: data.Dataset, model_args: dict[str, Any] | Non
         model = build_model(name, shape, classes, model_args)
         data.check_fits(shape, model.input_shape)
         params, state = jax.eval_shape(model.init, jax.random.PRNGKey(0))
-        out = jax.eval_shape(lambda p, s: model.apply(p, s, jnp.zeros((2, *model.input_shape)))[0], params, state)
+        zeros = models.zeros_like_inputs(model.input_shape, 2)
+        out = jax.eval_shape(lambda p, s: model.apply(p, s, zeros)[0], params, state)
     except (ValueError, TypeError, IndexError) as e:
         raise ValueError(
             f"model {name} cannot take dataset {dataset.name} (examples of shape {shape}, "
@@ -499,10 +499,11 @@ def _prepare(config: TrainConfig, progress: bool) -> _Prepared:
     model = build_for(config.model, raw, config.model_args)
     rows = None if config.val_split is None else validation_split(len(raw.train_x), config.val_split, config.seed)[0]
     ds = data.prepare(raw, model.input_shape, config.normalisation, rows)
-    text = isinstance(raw, data.TextDataset)  # (token ids: used as they are)
+    text = isinstance(raw, data.TextDataset) or isinstance(raw.train_x, dict)  # (token ids, dicts: used as they are)
     pre = None if text else data.preprocessing(raw, model.input_shape, config.normalisation, rows)
     names = None if text or config.dataset in data.EMBEDDED else data.label_names(config.dataset, config.data_dir)
-    vocab = raw.vocab if isinstance(raw, data.TextDataset) else None
+    vocab = getattr(raw, "vocab", None)  # (a text's characters, or the words of questions and captions)
+    vocab = list(vocab) if isinstance(vocab, tuple) else vocab
     args = (config.model, model, raw.input_shape, raw.num_classes, config.model_args, config.dataset, pre)
     return _Prepared(raw, model, ds, model_record(*args, class_names=names, vocab=vocab))
 

@@ -21,7 +21,7 @@ import numpy as np
 import optax
 
 from jaxnets.data.batching import epoch_batches
-from jaxnets.models import Model
+from jaxnets.models import Model, example_shape, shape_record, zeros_like_inputs
 from jaxnets.train import checkpoint as ckpt
 from jaxnets.train import metrics as mw
 from jaxnets.train import parallel, safety
@@ -429,10 +429,10 @@ def _check_model_data(model: Model, data: Batch, test: Batch) -> tuple[Batch, Ba
     regression targets)."""
     checked: list[Batch] = []
     for (x, y), (xname, yname) in ((data, ("train_x", "train_y")), (test, ("test_x", "test_y"))):
-        if x is not None and tuple(np.shape(x)[1:]) != tuple(model.input_shape):
+        if x is not None and example_shape(x) != model.input_shape:
             raise ValueError(
-                f"{model.name} expects examples of shape {tuple(model.input_shape)}; {xname} holds "
-                f"examples of shape {tuple(np.shape(x)[1:])}"
+                f"{model.name} expects examples of shape {model.input_shape}; {xname} holds "
+                f"examples of shape {example_shape(x)}"
             )
         if y is None:
             if x is not None:
@@ -468,9 +468,8 @@ def _as_targets(y: Any) -> np.ndarray:
 def _classes(model: Model) -> int:
     """The number of classes of a classifier: its outputs (one output unit: two classes). Nothing is computed."""
     params, state = jax.eval_shape(model.init, jax.random.PRNGKey(0))
-    units = jax.eval_shape(lambda p, s: model.apply(p, s, jnp.zeros((1, *model.input_shape)))[0], params, state).shape[
-        -1
-    ]
+    units = jax.eval_shape(lambda p, s: model.apply(p, s, zeros_like_inputs(model.input_shape, 1))[0], params, state)
+    units = units.shape[-1]
     return 2 if units == 1 else units
 
 
@@ -491,7 +490,7 @@ def _config(
 ) -> dict[str, Any]:
     """The config saved with the checkpoint (and compared on resume): ``given`` and what defines this run."""
     if isinstance(model_or_step, Model):
-        shapes: Any = list(model_or_step.input_shape)
+        shapes: Any = shape_record(model_or_step.input_shape)
     else:
         shapes = jax.tree.map(lambda a: list(np.shape(a)[1:]), plan.data[0])
     return {

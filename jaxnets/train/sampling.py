@@ -26,10 +26,8 @@ from jaxnets import models
 from jaxnets.data import hangul
 from jaxnets.data.text import PREFIX, decode, detokenize, encode, read_text, tokenize, tokens_of, vocabulary
 from jaxnets.nn import PyTree
-from jaxnets.train.checkpoint import CHECKPOINT, load_checkpoint, read_config
-from jaxnets.train.config import ParameterError, build_model
-from jaxnets.train.optim import make_optimizer
-from jaxnets.train.state import create_train_state
+from jaxnets.train._saved import load
+from jaxnets.train.config import ParameterError
 
 
 def sample_text(
@@ -130,24 +128,13 @@ def _bits(model: models.Model, params: PyTree, state: PyTree, x: jax.Array, y: j
 
 def load_text_run(workdir: str | Path) -> tuple[models.Model, PyTree, PyTree, str]:
     """The model (with the run's model options), trained parameters, model state and vocabulary of a training run
-    on a ``text:`` dataset (``jaxnets.train.run``, ``jaxnets-train``)."""
-    path = Path(workdir) / CHECKPOINT
-    config = read_config(path)
-    vocab = config.get("vocab")
+    on a ``text:`` dataset (``jaxnets.train.run``, ``jaxnets-train``), read by ``jaxnets.load`` (whatever the run's
+    optimiser, clipping or compute dtype)."""
+    trained = load(workdir)
+    vocab = trained.record.get("vocab")
     if vocab is None:  # a run saved without its vocabulary: rebuild it from the text file
-        dataset = config.get("dataset", "")
+        dataset = trained.record.get("dataset", "")
         if not dataset.startswith(PREFIX):
             raise ValueError(f"{workdir} holds a run on {dataset!r}, not on a text: dataset")
         vocab = vocabulary(read_text(dataset.removeprefix(PREFIX)))
-    model = build_model(config["model"], tuple(config["input_shape"]), len(vocab), config.get("model_args"))
-    optimizer = make_optimizer(
-        config["optimizer"],
-        config["lr"],
-        config["momentum"],
-        config["weight_decay"],
-        config["schedule"],
-        total_steps=1,
-        clip_norm=config.get("clip_norm"),
-    )  # the optimiser state's structure, to restore into
-    state, _ = load_checkpoint(path, create_train_state(model, optimizer, jax.random.PRNGKey(0)))
-    return model, state.params, state.model_state, vocab
+    return trained.model, trained.params, trained.state, vocab
