@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -140,12 +141,12 @@ def preprocessing(
         mean, std = 0.1 / 1.275, 1 / 1.275  # x/255 in [0, 1] -> [-0.1, 1.175]
     else:
         mean, std = 0.0, 1.0
-    return Preprocessing(tuple(raw.input_shape), tuple(input_shape), scale, mean, std)
+    return Preprocessing(tuple(raw.train_x.shape[1:]), tuple(input_shape), scale, mean, std)
 
 
 def prepare(
     raw: Dataset,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None,
     normalisation: str = "standard",
     rows: np.ndarray | None = None,
 ) -> Dataset:
@@ -159,7 +160,9 @@ def prepare(
     if isinstance(raw.train_x, dict):  # inputs of several parts are stored ready for the model
         check_fits(raw.input_shape, input_shape or raw.input_shape)
         return replace(raw, train_y=_targets(raw.train_y), test_y=_targets(raw.test_y))
-    input_shape = tuple(input_shape or raw.input_shape)
+    if isinstance(input_shape, Mapping):
+        raise ValueError(f"examples of shape {raw.input_shape} do not fit the model's input shape {input_shape}")
+    input_shape = tuple(input_shape or raw.train_x.shape[1:])
     check_fits(raw.input_shape, input_shape)
     if raw.train_x.dtype.kind in "iu" and raw.train_x.dtype != np.uint8:  # token ids (text): used as they are
         if input_shape != raw.input_shape:

@@ -8,7 +8,7 @@ Builders take ``input_shape`` and ``num_classes`` (sizes below 1 are a ``ValueEr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from jaxnets import _names, nn
 from jaxnets.models._alexnet import alexnet
@@ -218,7 +218,7 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
 
 def build(
     name: str,
-    input_shape: tuple[int, ...] | dict[str, tuple[int, ...]] | None = None,
+    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None,
     num_classes: int | None = None,
     *,
     strategy: str | None = None,
@@ -235,7 +235,7 @@ def build(
     check_sizes(name, num_classes=num_classes)
     if input_shape is not None:
         kwargs["input_shape"] = input_shapes(input_shape)
-        shapes = kwargs["input_shape"].values() if isinstance(input_shape, dict) else [kwargs["input_shape"]]
+        shapes = kwargs["input_shape"].values() if isinstance(input_shape, Mapping) else [kwargs["input_shape"]]
         for shape in shapes:
             check_sizes(name, input_shape=shape)
     if num_classes is not None:

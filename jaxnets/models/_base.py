@@ -75,7 +75,7 @@ class Model:
 
     name: str
     layer: Layer
-    input_shape: Shape | InputShapes
+    input_shape: Any  # a Shape, or (several inputs) a mapping of them by name: stored as a tuple or InputShapes
     head: str = "softmax"
     objective: Objective | None = None
     finalize: Callable[[dict[str, jax.Array]], dict[str, jax.Array]] | None = None
@@ -90,7 +90,7 @@ class Model:
 
     def init(self, key: jax.Array) -> tuple[PyTree, PyTree]:
         """Initialise parameters and non-trained state for this model's input shape."""
-        params, state, _ = self.layer.init(key, self.input_shape)
+        params, state, _ = self.layer.init(key, self.input_shape)  # (a tuple, or the InputShapes of several)
         return params, state
 
     def apply(
@@ -148,13 +148,13 @@ def check_inputs(model: Model, x: Any) -> None:
     want = model.input_shape
     if isinstance(want, Mapping):
         if not isinstance(x, Mapping) or set(x) != set(want):
-            got = sorted(x) if isinstance(x, Mapping) else f"an array of shape {tuple(np.shape(x))}"
-            raise ValueError(f"{model.name} takes a dict of inputs {sorted(want)}; got {got}")
+            named = sorted(x) if isinstance(x, Mapping) else f"an array of shape {tuple(np.shape(x))}"
+            raise ValueError(f"{model.name} takes a dict of inputs {sorted(want)}; got {named}")
         sizes = {np.shape(v)[0] if np.ndim(v) else None for v in x.values()}
         if example_shape(x) != want or len(sizes) != 1:
-            got = {k: tuple(np.shape(v)) for k, v in x.items()}
             shapes = {k: ("batch", *v) for k, v in want.items()}
-            raise ValueError(f"{model.name} expects inputs of shapes {shapes} (one batch size); got {got}")
+            given = {k: tuple(np.shape(v)) for k, v in x.items()}
+            raise ValueError(f"{model.name} expects inputs of shapes {shapes} (one batch size); got {given}")
         return
     if isinstance(x, Mapping) or np.ndim(x) != len(want) + 1 or tuple(np.shape(x)[1:]) != want:
         got = f"a dict of {sorted(x)}" if isinstance(x, Mapping) else tuple(np.shape(x))

@@ -22,7 +22,8 @@ import jax.numpy as jnp
 Array = jax.Array
 Shape = tuple[int, ...]
 PyTree = Any
-InitFn = Callable[[Array, Shape], tuple[PyTree, PyTree, Shape]]
+InitFn = Callable[[Array, Any], tuple[PyTree, PyTree, Shape]]  # (in_shape: a Shape; a model's first layer may
+# take several inputs: a mapping of their shapes by name)
 ApplyFn = Callable[..., tuple[Array, PyTree]]
 
 

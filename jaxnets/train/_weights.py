@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ RECORD = ("name", "built_for", "input_shape", "num_classes", "model_args", "data
 def model_record(
     name: str,
     model: models.Model,
-    built_for: tuple[int, ...],
+    built_for: tuple[int, ...] | Mapping[str, tuple[int, ...]],
     num_classes: int,
     model_args: dict[str, Any],
     dataset: str,

@@ -15,7 +15,7 @@ import platform
 import re
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -409,7 +409,7 @@ def _as_builder_value(value: Any) -> Any:
 
 def build_model(
     name: str,
-    input_shape: tuple[int, ...] | None = None,
+    input_shape: tuple[int, ...] | Mapping[str, tuple[int, ...]] | None = None,
     num_classes: int | None = None,
     model_args: dict[str, Any] | None = None,
 ) -> models.Model:
@@ -500,7 +500,7 @@ def _prepare(config: TrainConfig, progress: bool) -> _Prepared:
     rows = None if config.val_split is None else validation_split(len(raw.train_x), config.val_split, config.seed)[0]
     ds = data.prepare(raw, model.input_shape, config.normalisation, rows)
     text = isinstance(raw, data.TextDataset) or isinstance(raw.train_x, dict)  # (token ids, dicts: used as they are)
-    pre = None if text else data.preprocessing(raw, model.input_shape, config.normalisation, rows)
+    pre = None if text else data.preprocessing(raw, tuple(model.input_shape), config.normalisation, rows)
     names = None if text or config.dataset in data.EMBEDDED else data.label_names(config.dataset, config.data_dir)
     vocab = getattr(raw, "vocab", None)  # (a text's characters, or the words of questions and captions)
     vocab = list(vocab) if isinstance(vocab, tuple) else vocab
