@@ -24,6 +24,7 @@ CLASS_MAPS = "class_maps.png"
 DETECTIONS = "detections.png"
 SUPERRES = "superres.png"
 STROKES = "strokes.png"
+MEMORY_ATTENTION = "memory_attention.png"
 
 __all__ = ["RECONSTRUCTIONS", "SAMPLES", "plot_curves", "save_image_rows", "save_reconstructions", "write_images"]
 __all__ += ["SEGMENTATION", "mask_overlay", "save_segmentations"]
@@ -31,6 +32,7 @@ __all__ += ["CLASS_MAPS", "DETECTIONS", "save_class_maps", "save_detections"]
 __all__ += ["SUPERRES", "save_superres"]
 __all__ += ["plot_conditional_density", "plot_embedding", "plot_reliability", "plot_uncertainty_bands"]
 __all__ += ["STROKES", "plot_strokes"]
+__all__ += ["MEMORY_ATTENTION", "save_memory_attention"]
 
 
 def _pyplot() -> Any:
@@ -129,14 +131,18 @@ def write_images(
     n: int = 12,
     seed: int = 0,
     y: Any = None,
+    vocab: Sequence[str] | None = None,
 ) -> list[Path]:
     """After training a model that reconstructs its input (``reconstructs(model)``), write ``reconstructions.png`` of
     the first ``n`` examples of ``x`` (for a denoising model also the corrupted inputs, and their reconstruction)
     and, for a VAE, ``samples.png`` drawn from the prior; for a segmentation model given the true masks ``y``,
     ``segmentation.png`` (``save_segmentations``); for a super-resolution model, ``superres.png`` (``save_superres``,
     against the high-resolution ``y`` when given); for the handwriting model, ``strokes.png``: a glyph sampled (bias
-    0.5) for each of the first ``n`` glyph ids in ``x``; other models (or no ``workdir``) get nothing. Returns the
-    paths written."""
+    0.5) for each of the first ``n`` glyph ids in ``x``; for a memory network given the dataset's ``vocab``,
+    ``memory_attention.png`` (``save_memory_attention``); other models (or no ``workdir``) get nothing. Returns
+    the paths written."""
+    if workdir is not None and vocab and isinstance(x, dict) and set(x) == {"story", "question"}:
+        return [save_memory_attention(Path(workdir) / MEMORY_ATTENTION, model, params, state, x, y, vocab)]
     if workdir is not None and model.name == "handwriting":
         glyphs = np.unique(np.asarray(x)[:, 0, 3].astype(np.int32))[:n]
         strokes, valid = models.sample_strokes(model, params, glyphs, jax.random.key(seed), bias=0.5)
@@ -460,4 +466,52 @@ def _save(fig, path: str | os.PathLike) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     _pyplot().close(fig)
+    return path
+
+
+def save_memory_attention(
+    path: str | os.PathLike,
+    model: models.Model,
+    params: PyTree,
+    state: PyTree,
+    x: dict[str, np.ndarray],
+    y: np.ndarray | None,
+    vocab: Sequence[str],
+    n: int = 3,
+    sentences: int = 12,
+    facts: np.ndarray | None = None,
+) -> Path:
+    """Save a ``memn2n``'s reading of the first ``n`` stories of ``x`` as a PNG: per story its latest (up to
+    ``sentences``) sentences, oldest at the top, with the attention of every hop as a heat map beside them, and
+    the question, the true answer (``y``, if given) and the predicted one. ``facts`` (n, k) memory rows, -1
+    padded (``BabiDataset.test_facts``), mark the supporting sentences with a '*'."""
+    plt = _pyplot()
+    batch = {k: jnp.asarray(np.asarray(v)[:n]) for k, v in x.items()}
+    attention = np.asarray(models.memory_attention(model, params, state, batch))
+    predicted = np.argmax(np.asarray(model.apply(params, state, batch)[0]), axis=-1)
+    story, question = np.asarray(batch["story"]), np.asarray(batch["question"])
+    n = len(story)
+
+    def text(ids) -> str:
+        return " ".join(vocab[int(i)] for i in ids if i)
+
+    hops = attention.shape[1]
+    shown = [min(int(np.any(s != 0, axis=-1).sum()), sentences) for s in story]
+    fig, axes = plt.subplots(
+        1, n, figsize=(4.8 * n, 0.32 * max(shown, default=1) + 1.6), squeeze=False, constrained_layout=True
+    )
+    for i, ax in enumerate(axes[0]):
+        rows = list(range(shown[i]))[::-1]  # memory row 0 is the latest sentence: show it last
+        marked = set() if facts is None else {int(r) for r in np.asarray(facts)[i] if r >= 0}
+        ax.imshow(attention[i][:, rows].T, cmap="Blues", vmin=0, vmax=1, aspect="auto")
+        ax.set_yticks(range(len(rows)), [("* " if r in marked else "") + text(story[i, r]) for r in rows], fontsize=8)
+        ax.set_xticks(range(hops), [f"hop {k + 1}" for k in range(hops)], fontsize=8)
+        for (r, k), value in np.ndenumerate(attention[i][:, rows].T):
+            ax.text(k, r, f"{value:.2f}", ha="center", va="center", fontsize=7, color="white" if value > 0.5 else "k")
+        truth = "" if y is None else f"true: {vocab[int(np.asarray(y)[i])]}   "
+        ax.set_title(f"{text(question[i])}?\n{truth}predicted: {vocab[int(predicted[i])]}", fontsize=9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
     return path

@@ -42,6 +42,14 @@ def test_vmap_of_per_example_apply_equals_batched_apply(name, input_shape, kwarg
 # networks take their papers' patch sizes.
 SHAPES = {"lenet5": (32, 32, 1), "char_lstm": (28,), "fcn": (64, 64, 1), "srcnn": (33, 33, 1), "espcn": (17, 17, 1)}
 SHAPES["handwriting"] = (40, 4)  # pen-offset steps (dx, dy, pen_up, glyph id)
+SHAPES["memn2n"] = {"story": (50, 6), "question": (6,)}  # several inputs: word ids (images: floats)
+
+
+def batch_of(shape) -> jax.ShapeDtypeStruct | dict[str, jax.ShapeDtypeStruct]:
+    """A batch of 4 examples of a model's input shape, abstract: floats, or a dict (word ids; images floats)."""
+    if isinstance(shape, dict):
+        return {k: jax.ShapeDtypeStruct((4, *v), jnp.float32 if k == "image" else jnp.int32) for k, v in shape.items()}
+    return jax.ShapeDtypeStruct((4, *shape), jnp.float32)
 
 
 def targets(name: str, shape: tuple[int, ...], out: jax.ShapeDtypeStruct):
@@ -63,7 +71,7 @@ def test_registry_builds_every_model_with_the_requested_shapes(name):
     model = jaxnets.build(name, shape, 10)
     assert model.input_shape == shape
     params, state = jax.eval_shape(model.init, jax.random.key(0))
-    x = jax.ShapeDtypeStruct((4, *shape), jnp.float32)
+    x = batch_of(shape)
     out = jax.eval_shape(lambda p, s, x: model.apply(p, s, x)[0], params, state, x)
     if model.objective is None:
         assert out.shape == (4, 10)

@@ -11,6 +11,7 @@ from jaxnets.data._augment import (
     random_shift,
     resample,
 )
+from jaxnets.data.babi import BabiDataset, babi_dataset, babi_stories, load_babi
 from jaxnets.data.base import MANUAL_DIR_ENV, DataUnavailable
 from jaxnets.data.batching import epoch_batches, padded_batches, steps_per_epoch
 from jaxnets.data.canvas import SUPERRES_DATASETS, CanvasDataset, Canvases, load_canvas, mnist_canvases
@@ -62,6 +63,7 @@ from jaxnets.data.words import (
 __all__ = [
     "AUGMENTATIONS",
     "Augment",
+    "BabiDataset",
     "CANVAS",
     "CanvasDataset",
     "Canvases",
@@ -83,6 +85,8 @@ __all__ = [
     "TextDataset",
     "affine",
     "augmentation",
+    "babi_dataset",
+    "babi_stories",
     "bishop_inverse",
     "build_corpus",
     "check_fits",
@@ -100,6 +104,7 @@ __all__ = [
     "konlpy_corpus",
     "label_names",
     "load",
+    "load_babi",
     "load_canvas",
     "load_raw",
     "load_text",

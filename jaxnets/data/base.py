@@ -4,6 +4,7 @@ error for data that cannot be had, and the manual-dir variable."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +34,22 @@ CANVAS = {
     "mnist_canvas_sr": "32x32x1 bicubic x2 downsampled canvases of 1-4 digits, 20k / 2k; y = the 64x64x1 canvas",
     "mnist_canvas_sr3": "21x21x1 bicubic x3 downsampled canvases of 1-4 digits, 20k / 2k; y = the canvas, 63x63x1",
 }  # (jaxnets.data.canvas)
+BABI = {
+    **{
+        f"babi:{t}": f"bAbI-style task {t} ({title}) from our story simulator (not the Facebook files), 1,000 / "
+        "1,000 questions; x = {'story': (50, words), 'question': (words,)} word ids, y = answer word id"
+        for t, title in (
+            (1, "single supporting fact"),
+            (2, "two supporting facts"),
+            (3, "three supporting facts"),
+            (6, "yes/no questions"),
+            (7, "counting"),
+        )
+    },
+    **{f"babi:{t}:10k": f"babi:{t} with 10,000 training questions (same test set)" for t in (1, 2, 3, 6, 7)},
+}  # (jaxnets.data.babi)
 # name -> description (other TFDS image-classification names work too)
-DATASETS = {**EMBEDDED, **TFDS, **CANVAS, **TEXT, **STROKES}
+DATASETS = {**EMBEDDED, **TFDS, **CANVAS, **TEXT, **STROKES, **BABI}
 
 
 class DataUnavailable(RuntimeError):
@@ -48,9 +63,9 @@ class Dataset:
     several parts (an image and a question) are a dict of arrays by name, stored ready for the model."""
 
     name: str
-    train_x: np.ndarray
+    train_x: Any  # an array of examples, or (several inputs) a dict of them by name
     train_y: np.ndarray
-    test_x: np.ndarray
+    test_x: Any
     test_y: np.ndarray
     num_classes: int
 

@@ -35,10 +35,10 @@ from jaxnets.models._base import (
     InputShapes,
     Model,
     Objective,
-    batch_size_of,
     check_sizes,
     example_shape,
     input_shapes,
+    num_examples,
     shape_record,
     zeros_like_inputs,
 )
@@ -96,6 +96,7 @@ from jaxnets.models._mdn import (
     sample_bivariate,
     split_mixture,
 )
+from jaxnets.models._memn2n import memn2n, memory_attention, position_encoding
 from jaxnets.models._metric import (
     conv4,
     embedding_mlp,
@@ -212,6 +213,10 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
     "cam_cnn": (cam_cnn, "CAM classifier (Zhou et al. 2016): convs -> global average pooling -> dense; class maps"),
     "yolo": (yolo, "YOLO v1-style grid detector (Redmon et al. 2016): 8x8 cells, 2 boxes each, its loss, NMS"),
     "fcn": (fcn, "FCN-8s (Long et al. 2015), scaled: VGG-style blocks, scores at strides 8/16/32 fused; per-pixel CE"),
+    "memn2n": (
+        memn2n,
+        "end-to-end memory network (Sukhbaatar et al. 2015): attention hops over sentence memories; --dataset babi:T",
+    ),
     "unet": (unet, "U-Net (Ronneberger et al. 2015), scaled: 4 levels of 16-128 maps, crop-concat skips; per-pixel CE"),
 }
 
@@ -281,7 +286,6 @@ __all__ = [
     "avb_parts",
     "average_precision",
     "basic_block",
-    "batch_size_of",
     "bilinear_init",
     "bivariate_nll",
     "bottleneck_block",
@@ -345,6 +349,8 @@ __all__ = [
     "mdn_head",
     "mean_average_precision",
     "mean_iou",
+    "memn2n",
+    "memory_attention",
     "mixture_density",
     "mixture_moments",
     "mlp",
@@ -352,11 +358,13 @@ __all__ = [
     "negative_sampling_loss",
     "next_token_objective",
     "nms",
+    "num_examples",
     "pca_projection",
     "per_item",
     "perceptron",
     "perceptron_rule",
     "pixel_cross_entropy",
+    "position_encoding",
     "pretrained_torchvision",
     "protonet",
     "prototype_logits",

@@ -48,8 +48,8 @@ def example_shape(x: Any) -> Shape | InputShapes:
     return tuple(np.shape(x)[1:])
 
 
-def batch_size_of(x: Any) -> int:
-    """The number of examples in a batch (of one input array, or of a dict of them)."""
+def num_examples(x: Any) -> int:
+    """The number of examples in a batch or dataset (of one input array, or of a dict of them)."""
     leaves = jax.tree.leaves(x)
     return int(np.shape(leaves[0])[0]) if leaves else 0
 
@@ -94,7 +94,7 @@ class Model:
         return params, state
 
     def apply(
-        self, params: PyTree, state: PyTree, x: jax.Array, *, key: jax.Array | None = None, train: bool = False
+        self, params: PyTree, state: PyTree, x: Any, *, key: jax.Array | None = None, train: bool = False
     ) -> tuple[jax.Array, PyTree]:
         """Run the network on a batch ``x`` of shape ``(batch, *input_shape)`` (several inputs: a dict of such
         arrays); returns outputs and new state."""
@@ -108,7 +108,7 @@ class Model:
         self,
         params: PyTree,
         state: PyTree,
-        x: jax.Array,
+        x: Any,
         y: jax.Array,
         *,
         key: jax.Array | None = None,
@@ -132,9 +132,9 @@ class Model:
                 f"{self.name}: labels must be integer class indices (a {self.head} classifier); got "
                 f"{dtype} labels: pass y.astype('int32')"
             )
-        if np.shape(y) != (batch_size_of(x),):
+        if np.shape(y) != (num_examples(x),):
             raise ValueError(
-                f"{self.name}: labels must have shape (batch,) = ({batch_size_of(x)},), one class index "
+                f"{self.name}: labels must have shape (batch,) = ({num_examples(x)},), one class index "
                 f"per example; got {np.shape(y)}"
             )
         outputs, state = self.apply(params, state, x, key=key, train=train)

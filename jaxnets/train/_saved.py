@@ -63,10 +63,10 @@ def _unflat(prefix: str, template: PyTree, tensors: dict[str, np.ndarray], where
     missing = [k for k in wanted if k not in tensors]
     if missing:
         raise ValueError(f"{where} has no array {missing[0]!r}: it was not written for this model")
-    for k, want in wanted.items():
-        if tensors[k].shape != tuple(want.shape):
+    for k, want in wanted.items():  # (safetensors reads a scalar, e.g. a step counter, back as shape (1,))
+        if tensors[k].shape != tuple(want.shape) and not (want.shape == () and tensors[k].shape == (1,)):
             raise ValueError(f"{where}: {k} has shape {tensors[k].shape}, the model's is {want.shape}")
-    leaves = [jnp.asarray(tensors[k]) for k in wanted]
+    leaves = [jnp.asarray(tensors[k]).reshape(wanted[k].shape) for k in wanted]
     return jax.tree.unflatten(jax.tree.structure(template), leaves)
 
 

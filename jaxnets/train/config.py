@@ -94,6 +94,18 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "yolo": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 10, "normalisation": "unit"},
     # Super-resolution (mnist_canvas_sr, _sr3; bench/superres.py): Adam on pixels in [0, 1], as the PSNR takes them.
     **{m: {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "normalisation": "unit"} for m in ("srcnn", "espcn")},
+    # End-to-end memory networks on babi:T (bench/memn2n.py): the paper's SGD on the summed batch loss (lr 0.01,
+    # clip 40, batch 32, halved every 25 of 100 epochs) is lr 0.32 and clip 1.25 on our mean loss; word ids as they
+    # are.
+    "memn2n": {
+        "optimizer": "sgd",
+        "lr": 0.32,
+        "batch_size": 32,
+        "epochs": 100,
+        "schedule": "halving",
+        "clip_norm": 1.25,
+        "normalisation": "none",
+    },
 }
 # The embedded toy sets are tiny: many short epochs of small batches, the points as they are (no normalisation).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -497,7 +509,11 @@ def _prepare(config: TrainConfig, progress: bool) -> _Prepared:
         config.dataset, data_dir=config.data_dir, manual_dir=config.manual_dir, progress=progress, tokens=config.tokens
     )
     model = build_for(config.model, raw, config.model_args)
-    rows = None if config.val_split is None else validation_split(len(raw.train_x), config.val_split, config.seed)[0]
+    rows = (
+        None
+        if config.val_split is None
+        else validation_split(models.num_examples(raw.train_x), config.val_split, config.seed)[0]
+    )
     ds = data.prepare(raw, model.input_shape, config.normalisation, rows)
     text = isinstance(raw, data.TextDataset) or isinstance(raw.train_x, dict)  # (token ids, dicts: used as they are)
     pre = None if text else data.preprocessing(raw, tuple(model.input_shape), config.normalisation, rows)
@@ -601,7 +617,7 @@ def run(
     if main:  # fail fast, before loading data: a workdir that cannot be written or does not fit resume
         check_workdir(config.workdir, config.resume, config.overwrite)
     raw, model, ds, record = _prepare(config, progress)
-    optimizer = _optimizer(config, len(ds.train_x))
+    optimizer = _optimizer(config, models.num_examples(ds.train_x))
     log(_describe(config))
     # With several processes (jax.distributed) each keeps only its share of the examples, normalised above with the
     # whole training set's statistics; fit makes the global batches from the shares.
@@ -650,6 +666,7 @@ def run(
     if main:  # (process 0 only, from a local copy of the state)
         kept = result.best or result.state
         params, model_state = jax.device_get((kept.params, kept.model_state))
-        for path in write_images(model, params, model_state, ds.test_x, config.workdir, y=ds.test_y):
+        vocab = getattr(raw, "vocab", None)
+        for path in write_images(model, params, model_state, ds.test_x, config.workdir, y=ds.test_y, vocab=vocab):
             log(f"wrote {path}")
     return result

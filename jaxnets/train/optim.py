@@ -10,8 +10,9 @@ import optax
 from jaxnets._names import unknown
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "adadelta", "rmsprop", "adam", "lamb")
-SCHEDULES = ("constant", "cosine", "step", "exponential", "warmup_cosine", "onecycle")
+SCHEDULES = ("constant", "cosine", "step", "halving", "exponential", "warmup_cosine", "onecycle")
 STEP_DROPS = (0.5, 0.75)  # 'step': the rate times 0.1 at these fractions of the run
+HALVINGS = (0.25, 0.5, 0.75)  # 'halving': the rate times 0.5 at these (Sukhbaatar et al. 2015: every 25 of 100 epochs)
 EXPONENTIAL_END = 0.01  # 'exponential': the rate at the end of the run, as a fraction of lr
 WARMUP = 0.05  # 'warmup_cosine': the fraction of the run warming up linearly from 0
 ONECYCLE = {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4}  # 'onecycle': Smith & Topin 2019's
@@ -20,6 +21,7 @@ ONECYCLE = {"pct_start": 0.3, "div_factor": 25.0, "final_div_factor": 1e4}  # 'o
 def make_schedule(schedule: str, lr: float, total_steps: int | None = None) -> float | optax.Schedule:
     """The learning rate of ``schedule`` over a run of ``total_steps`` (every schedule but 'constant' spans the
     run): 'cosine' decays ``lr`` to 0; 'step' multiplies it by 0.1 at half and three quarters of the run;
+    'halving' by 0.5 at each quarter;
     'exponential' decays it as ``lr * 0.01 ** (step / total_steps)``; 'warmup_cosine' rises linearly from 0 over
     the first 5% and decays as a cosine to 0; 'onecycle' rises from ``lr / 25`` to ``lr`` over 30% (a half cosine)
     and falls to ``lr / 25e4``."""
@@ -33,6 +35,8 @@ def make_schedule(schedule: str, lr: float, total_steps: int | None = None) -> f
         return optax.cosine_decay_schedule(lr, total_steps)
     if schedule == "step":
         return optax.piecewise_constant_schedule(lr, {round(f * total_steps): 0.1 for f in STEP_DROPS})
+    if schedule == "halving":
+        return optax.piecewise_constant_schedule(lr, {round(f * total_steps): 0.5 for f in HALVINGS})
     if schedule == "exponential":
         return optax.exponential_decay(lr, total_steps, EXPONENTIAL_END)
     if schedule == "warmup_cosine":
