@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxnets import models
+from jaxnets.data import sort_of_clevr
 from jaxnets.data.strokes import to_polylines
+from jaxnets.data.vqa import decode
 from jaxnets.nn import PyTree, bicubic_resize
 
 RECONSTRUCTIONS = "reconstructions.png"
@@ -25,6 +28,7 @@ DETECTIONS = "detections.png"
 SUPERRES = "superres.png"
 STROKES = "strokes.png"
 MEMORY_ATTENTION = "memory_attention.png"
+VQA = "vqa.png"
 
 __all__ = ["RECONSTRUCTIONS", "SAMPLES", "plot_curves", "save_image_rows", "save_reconstructions", "write_images"]
 __all__ += ["SEGMENTATION", "mask_overlay", "save_segmentations"]
@@ -33,6 +37,7 @@ __all__ += ["SUPERRES", "save_superres"]
 __all__ += ["plot_conditional_density", "plot_embedding", "plot_reliability", "plot_uncertainty_bands"]
 __all__ += ["STROKES", "plot_strokes"]
 __all__ += ["MEMORY_ATTENTION", "save_memory_attention"]
+__all__ += ["VQA", "question_text", "save_vqa"]
 
 
 def _pyplot() -> Any:
@@ -132,6 +137,7 @@ def write_images(
     seed: int = 0,
     y: Any = None,
     vocab: Sequence[str] | None = None,
+    class_names: Sequence[str] | None = None,
 ) -> list[Path]:
     """After training a model that reconstructs its input (``reconstructs(model)``), write ``reconstructions.png`` of
     the first ``n`` examples of ``x`` (for a denoising model also the corrupted inputs, and their reconstruction)
@@ -139,8 +145,13 @@ def write_images(
     ``segmentation.png`` (``save_segmentations``); for a super-resolution model, ``superres.png`` (``save_superres``,
     against the high-resolution ``y`` when given); for the handwriting model, ``strokes.png``: a glyph sampled (bias
     0.5) for each of the first ``n`` glyph ids in ``x``; for a memory network given the dataset's ``vocab``,
-    ``memory_attention.png`` (``save_memory_attention``); other models (or no ``workdir``) get nothing. Returns
-    the paths written."""
+    ``memory_attention.png`` (``save_memory_attention``); for a question-answering model of images (inputs
+    ``{'image', 'question'}``), ``vqa.png`` (``save_vqa``: ``vocab`` decodes word-id questions, ``class_names`` are
+    the answers); other models (or no ``workdir``) get nothing. Returns the paths written."""
+    if workdir is not None and y is not None and isinstance(x, dict) and set(x) == {"image", "question"}:
+        first = {k: np.asarray(v[:n]) for k, v in x.items()}
+        answers = class_names or sort_of_clevr.ANSWERS
+        return [save_vqa(Path(workdir) / VQA, model, params, state, first, np.asarray(y[:n]), vocab, answers)]
     if workdir is not None and vocab and isinstance(x, dict) and set(x) == {"story", "question"}:
         return [save_memory_attention(Path(workdir) / MEMORY_ATTENTION, model, params, state, x, y, vocab)]
     if workdir is not None and model.name == "handwriting":
@@ -515,3 +526,56 @@ def save_memory_attention(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def question_text(question: np.ndarray, vocab: Sequence[str] | None = None) -> str:
+    """A question as words: token ids (L,) through ``vocab``, or an 11-d Sort-of-CLEVR vector (no vocab) decoded."""
+    question = np.asarray(question)
+    if vocab:
+        return decode(question, tuple(vocab))
+    return sort_of_clevr.describe(question)
+
+
+def save_vqa(
+    path: str | os.PathLike,
+    model: models.Model,
+    params: PyTree,
+    state: PyTree,
+    x: dict[str, np.ndarray],
+    y: np.ndarray,
+    vocab: Sequence[str] | None = None,
+    answers: Sequence[str] = sort_of_clevr.ANSWERS,
+    columns: int = 4,
+    title: str | None = None,
+) -> Path:
+    """A grid of the examples ``x`` ({'image', 'question'}, a few), each image under its question, with the true
+    answer ``y`` and ``model``'s prediction (green if right, red if wrong); ``vocab`` decodes token-id questions
+    (easy-VQA), without it questions are Sort-of-CLEVR vectors."""
+    logits, _ = model.apply(params, state, jax.tree.map(jnp.asarray, x))
+    predicted = np.asarray(jnp.argmax(logits, -1))
+    images = np.asarray(x["image"])
+    n = len(images)
+    columns = min(columns, n)
+    rows = math.ceil(n / columns)
+    plt = _pyplot()
+    fig, axes = plt.subplots(rows, columns, figsize=(2.8 * columns, 3.7 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for i, ax in enumerate(axes.ravel()[:n]):
+        image = images[i] if images.dtype == np.uint8 else np.clip(images[i], 0.0, 1.0)
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title("\n".join(textwrap.wrap(question_text(x["question"][i], vocab), 28)), fontsize=8)
+        right = predicted[i] == y[i]
+        ax.text(
+            0.5,
+            -0.04,
+            f"true: {answers[int(y[i])]}   predicted: {answers[int(predicted[i])]}",
+            transform=ax.transAxes,
+            ha="center",
+            va="top",
+            fontsize=8,
+            color="green" if right else "red",
+        )
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)

@@ -43,6 +43,8 @@ def test_vmap_of_per_example_apply_equals_batched_apply(name, input_shape, kwarg
 SHAPES = {"lenet5": (32, 32, 1), "char_lstm": (28,), "fcn": (64, 64, 1), "srcnn": (33, 33, 1), "espcn": (17, 17, 1)}
 SHAPES["handwriting"] = (40, 4)  # pen-offset steps (dx, dy, pen_up, glyph id)
 SHAPES["memn2n"] = {"story": (50, 6), "question": (6,)}  # several inputs: word ids (images: floats)
+SHAPES["vqa_lstm_cnn"] = {"image": (64, 64, 3), "question": (9,)}
+SHAPES["relation_network"] = SHAPES["cnn_mlp"] = {"image": (75, 75, 3), "question": (11,)}
 
 
 def batch_of(shape) -> jax.ShapeDtypeStruct | dict[str, jax.ShapeDtypeStruct]:

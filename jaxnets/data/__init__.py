@@ -34,6 +34,7 @@ from jaxnets.data.mnist_m import make_mnist_m
 from jaxnets.data.moons import rotate, two_moons
 from jaxnets.data.packaged import gensim_test_data, konlpy_corpus, package_file
 from jaxnets.data.regression_toys import bishop_inverse, gap_sine
+from jaxnets.data.sort_of_clevr import SortOfClevrDataset, sort_of_clevr_dataset
 from jaxnets.data.strokes import StrokeDataset, glyph_points, hershey_strokes, to_polylines
 from jaxnets.data.superres import (
     SUPERRES_SCALES,
@@ -48,6 +49,7 @@ from jaxnets.data.superres import (
 from jaxnets.data.text import TextDataset, load_text
 from jaxnets.data.tfds_source import label_names, load_tfds
 from jaxnets.data.toy import spirals, xor
+from jaxnets.data.vqa import VQADataset, easy_vqa
 from jaxnets.data.words import (
     Corpus,
     build_corpus,
@@ -78,11 +80,13 @@ __all__ = [
     "Preprocessing",
     "SUPERRES_DATASETS",
     "SUPERRES_SCALES",
+    "SortOfClevrDataset",
     "StrokeDataset",
     "SuperResolutionPairs",
     "TEST_PHOTOGRAPHS",
     "TRAIN_PHOTOGRAPHS",
     "TextDataset",
+    "VQADataset",
     "affine",
     "augmentation",
     "babi_dataset",
@@ -91,6 +95,7 @@ __all__ = [
     "build_corpus",
     "check_fits",
     "draw_glyph",
+    "easy_vqa",
     "elastic_distortion",
     "episode_indices",
     "epoch_batches",
@@ -128,6 +133,7 @@ __all__ = [
     "read_similarity_pairs",
     "resample",
     "rotate",
+    "sort_of_clevr_dataset",
     "spirals",
     "steps_per_epoch",
     "superres_pairs",

@@ -48,8 +48,14 @@ BABI = {
     },
     **{f"babi:{t}:10k": f"babi:{t} with 10,000 training questions (same test set)" for t in (1, 2, 3, 6, 7)},
 }  # (jaxnets.data.babi)
+VQA = {
+    "easy_vqa": "easy-VQA shapes (pip install easy-vqa): 64x64x3 images + questions, 38,575 / 9,673 questions, "
+    "13 answers; x = {'image': uint8, 'question': word ids}",
+    "sort_of_clevr": "Sort-of-CLEVR (Santoro et al. 2017), generated: 75x75x3, 6 objects, 11-bit questions, "
+    "196,000 / 4,000 questions of 9,800 / 200 images, 10 answers (3.3 GB as uint8)",
+}  # (jaxnets.data.vqa, jaxnets.data.sort_of_clevr)
 # name -> description (other TFDS image-classification names work too)
-DATASETS = {**EMBEDDED, **TFDS, **CANVAS, **TEXT, **STROKES, **BABI}
+DATASETS = {**EMBEDDED, **TFDS, **CANVAS, **TEXT, **STROKES, **BABI, **VQA}
 
 
 class DataUnavailable(RuntimeError):

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from jax.tree_util import tree_map
 
-from jaxnets.data import babi, strokes, toy
+from jaxnets.data import babi, sort_of_clevr, strokes, toy, vqa
 from jaxnets.data.base import CANVAS, DATASETS, EMBEDDED, TEXT, TFDS, Dataset
 from jaxnets.data.canvas import load_canvas
 from jaxnets.data.text import PREFIX, load_text
@@ -47,6 +47,10 @@ def load_raw(
         return load_canvas(name, data_dir=data_dir, manual_dir=manual_dir, progress=progress)
     if name == strokes.NAME:  # pen offsets of Hershey glyphs (jaxnets.data.strokes)
         return strokes.hershey_strokes()
+    if name == vqa.NAME:  # questions about images of the easy-vqa package (jaxnets.data.vqa)
+        return vqa.easy_vqa()
+    if name == sort_of_clevr.NAME:  # generated, seed 0 (jaxnets.data.sort_of_clevr)
+        return sort_of_clevr.sort_of_clevr_dataset()
     if name.startswith(babi.PREFIX):  # bAbI-style stories from our simulator (jaxnets.data.babi)
         return babi.load_babi(name)
     if name == "xor":

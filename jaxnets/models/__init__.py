@@ -153,6 +153,16 @@ from jaxnets.models._torchvision import (
     to_torchvision,
 )
 from jaxnets.models._vgg import vgg, vgg11, vgg13, vgg16, vgg19
+from jaxnets.models._vqa import (
+    cnn_mlp,
+    encode_question,
+    object_pairs,
+    question_type_summary,
+    relation_module,
+    relation_network,
+    vqa_lstm_cnn,
+    with_coordinates,
+)
 from jaxnets.models._word2vec import (
     Word2Vec,
     analogy,
@@ -213,6 +223,15 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
     "cam_cnn": (cam_cnn, "CAM classifier (Zhou et al. 2016): convs -> global average pooling -> dense; class maps"),
     "yolo": (yolo, "YOLO v1-style grid detector (Redmon et al. 2016): 8x8 cells, 2 boxes each, its loss, NMS"),
     "fcn": (fcn, "FCN-8s (Long et al. 2015), scaled: VGG-style blocks, scores at strides 8/16/32 fused; per-pixel CE"),
+    "vqa_lstm_cnn": (
+        vqa_lstm_cnn,
+        "VQA baseline LSTM Q + norm I (Antol et al. 2015): CNN x LSTM, product fusion, MLP; --dataset easy_vqa",
+    ),
+    "relation_network": (
+        relation_network,
+        "relation network (Santoro et al. 2017): f(sum_ij g(o_i, o_j, q)) on CNN cells; --dataset sort_of_clevr",
+    ),
+    "cnn_mlp": (cnn_mlp, "Sort-of-CLEVR baseline (Santoro et al. 2017): CNN feature map + question -> MLP"),
     "memn2n": (
         memn2n,
         "end-to-end memory network (Sukhbaatar et al. 2015): attention hops over sentence memories; --dataset babi:T",
@@ -302,6 +321,7 @@ __all__ = [
     "class_counts",
     "class_histogram",
     "classifier_features",
+    "cnn_mlp",
     "conv4",
     "conv_autoencoder",
     "conv_dae",
@@ -318,6 +338,7 @@ __all__ = [
     "detection_summary",
     "domain_parts",
     "embedding_mlp",
+    "encode_question",
     "espcn",
     "example_shape",
     "fcn",
@@ -359,6 +380,7 @@ __all__ = [
     "next_token_objective",
     "nms",
     "num_examples",
+    "object_pairs",
     "pca_projection",
     "per_item",
     "perceptron",
@@ -369,6 +391,7 @@ __all__ = [
     "protonet",
     "prototype_logits",
     "psnr",
+    "question_type_summary",
     "random_filter_features",
     "random_filters",
     "rbf_output",
@@ -377,6 +400,8 @@ __all__ = [
     "recall_at_1",
     "reconstruct",
     "reconstructs",
+    "relation_module",
+    "relation_network",
     "reparameterise",
     "resnet",
     "resnet18",
@@ -415,6 +440,8 @@ __all__ = [
     "vgg19",
     "vgg19_features",
     "visible_logits",
+    "vqa_lstm_cnn",
+    "with_coordinates",
     "with_initial_params",
     "word2vec_update",
     "yolo",

@@ -94,6 +94,12 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "yolo": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 10, "normalisation": "unit"},
     # Super-resolution (mnist_canvas_sr, _sr3; bench/superres.py): Adam on pixels in [0, 1], as the PSNR takes them.
     **{m: {"optimizer": "adam", "lr": 1e-3, "batch_size": 32, "normalisation": "unit"} for m in ("srcnn", "espcn")},
+    # Visual question answering (bench/vqa.py): Adam, inputs as stored (uint8 images are scaled inside the models).
+    "vqa_lstm_cnn": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 2, "normalisation": "none"},
+    **{
+        m: {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 1, "normalisation": "none"}
+        for m in ("relation_network", "cnn_mlp")
+    },
     # End-to-end memory networks on babi:T (bench/memn2n.py): the paper's SGD on the summed batch loss (lr 0.01,
     # clip 40, batch 32, halved every 25 of 100 epochs) is lr 0.32 and clip 1.25 on our mean loss; word ids as they
     # are.
@@ -517,7 +523,10 @@ def _prepare(config: TrainConfig, progress: bool) -> _Prepared:
     ds = data.prepare(raw, model.input_shape, config.normalisation, rows)
     text = isinstance(raw, data.TextDataset) or isinstance(raw.train_x, dict)  # (token ids, dicts: used as they are)
     pre = None if text else data.preprocessing(raw, tuple(model.input_shape), config.normalisation, rows)
-    names = None if text or config.dataset in data.EMBEDDED else data.label_names(config.dataset, config.data_dir)
+    if isinstance(raw.train_x, dict):  # (questions: the names of their answers, where the dataset has them)
+        names = list(getattr(raw, "answers", ())) or None
+    else:
+        names = None if text or config.dataset in data.EMBEDDED else data.label_names(config.dataset, config.data_dir)
     vocab = getattr(raw, "vocab", None)  # (a text's characters, or the words of questions and captions)
     vocab = list(vocab) if isinstance(vocab, tuple) else vocab
     args = (config.model, model, raw.input_shape, raw.num_classes, config.model_args, config.dataset, pre)
@@ -666,7 +675,10 @@ def run(
     if main:  # (process 0 only, from a local copy of the state)
         kept = result.best or result.state
         params, model_state = jax.device_get((kept.params, kept.model_state))
-        vocab = getattr(raw, "vocab", None)
-        for path in write_images(model, params, model_state, ds.test_x, config.workdir, y=ds.test_y, vocab=vocab):
+        vocab, names = getattr(raw, "vocab", None), record["class_names"]
+        images = write_images(
+            model, params, model_state, ds.test_x, config.workdir, y=ds.test_y, vocab=vocab, class_names=names
+        )
+        for path in images:
             log(f"wrote {path}")
     return result
