@@ -38,6 +38,7 @@ __all__ += ["plot_conditional_density", "plot_embedding", "plot_reliability", "p
 __all__ += ["STROKES", "plot_strokes"]
 __all__ += ["MEMORY_ATTENTION", "save_memory_attention"]
 __all__ += ["VQA", "question_text", "save_vqa"]
+__all__ += ["plot_depth_curves", "plot_filter_banks"]
 
 
 def _pyplot() -> Any:
@@ -468,6 +469,60 @@ def plot_strokes(
         ax.set_aspect("equal", adjustable="datalim")
         if titles is not None:
             ax.set_title(titles[i], fontsize=8)
+    return _save(fig, path)
+
+
+def plot_filter_banks(
+    path: str | os.PathLike, banks: dict[str, np.ndarray], titles: dict[str, Sequence[str]] | None = None
+) -> Path:
+    """Banks of 2-D filters ``{row title: (k, k, n) or (k, k, 1, n)}`` (``data.features.oriented_gradient_filters``,
+    a convolution's first-layer kernels), one row of ``n`` images per bank, each filter scaled to its own largest
+    magnitude on a diverging map (red positive, blue negative, white zero); ``titles``: a label per filter."""
+    if not banks:
+        raise ValueError("banks must hold at least one filter bank")
+    shaped = {}
+    for name, bank in banks.items():
+        b = np.asarray(bank, np.float32)
+        b = b[:, :, 0, :] if b.ndim == 4 and b.shape[2] == 1 else b
+        if b.ndim != 3:
+            raise ValueError(f"banks[{name!r}] must be (k, k, n) or (k, k, 1, n); got shape {np.shape(bank)}")
+        shaped[name] = b
+    plt = _pyplot()
+    cols = max(b.shape[-1] for b in shaped.values())
+    fig, axes = plt.subplots(len(shaped), cols, figsize=(1.1 * cols, 1.4 * len(shaped)), squeeze=False)
+    for row, (name, bank) in zip(axes, shaped.items(), strict=True):
+        for i, ax in enumerate(row):
+            ax.axis("off")
+            if i >= bank.shape[-1]:
+                continue
+            f = bank[..., i]
+            top = float(np.abs(f).max()) or 1.0
+            ax.imshow(f, cmap="RdBu_r", vmin=-top, vmax=top, interpolation="nearest")
+            if titles is not None and name in titles:
+                ax.set_title(titles[name][i], fontsize=7)
+        row[0].text(-0.15, 0.5, name, transform=row[0].transAxes, ha="right", va="center", fontsize=8)
+    return _save(fig, path)
+
+
+def plot_depth_curves(path: str | os.PathLike, results: dict[str, dict], key: str = "train_loss") -> Path:
+    """A depth study ``{network name: {'train_loss': [per epoch], 'test_error': [...], ...}}`` (bench/
+    resnet_lesion.py's ``depth_study``; names ``'plain20'``, ``'resnet20'``, ...): ``key`` and the test error
+    against the epoch, plain networks dashed, residual ones solid, one colour per depth (He et al. 2015, Figure 6)."""
+    plt = _pyplot()
+    depths = sorted({int("".join(c for c in name if c.isdigit())) for name in results})
+    colours = {d: plt.cm.viridis(i / max(1, len(depths) - 1)) for i, d in enumerate(depths)}
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for name, r in results.items():
+        depth = int("".join(c for c in name if c.isdigit()))
+        style = "--" if name.startswith("plain") else "-"
+        for ax, k in zip(axes, (key, "test_error"), strict=True):
+            epochs = np.arange(1, len(r[k]) + 1)
+            ax.plot(epochs, r[k], style, marker="o", color=colours[depth], label=name)
+    axes[0].set(xlabel="epoch", ylabel=key.replace("_", " "), title="training (dashed: plain, solid: residual)")
+    axes[1].set(xlabel="epoch", ylabel="test error (%)", title="test error")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
     return _save(fig, path)
 
 

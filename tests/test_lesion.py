@@ -1,6 +1,6 @@
 """Lesions of residual networks (Veit, Wilber & Belongie 2016): a deleted block is exactly the identity path, i.e. the
 residual block with its branch removed, or the remaining layers of a plain network applied by hand; deleting nothing
-changes nothing; only the blocks that keep the shape can be deleted."""
+changes nothing; only the blocks that keep the shape can be deleted; gradient norms per block (``block_norms``)."""
 
 from __future__ import annotations
 
@@ -123,10 +123,73 @@ def test_bench_script_on_tiny_data():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 64).astype(np.int32)
     x = (rng.random((64, *SHAPE)) * 0.5 + y[:, None, None, None] * 0.5).astype(np.float32)
-    results = resnet_lesion.study(x, y, x, y, depth=8, widths=WIDTHS, epochs=1, batch_size=32, log=lambda _: None)
+    results = resnet_lesion.study(
+        x, y, x, y, depth=8, widths=WIDTHS, epochs=1, batch_size=32, ks=(1, 2), draws=2, log=lambda _: None
+    )
     assert list(results) == ["residual", "plain"]
     for errors in results.values():
-        assert set(errors) == {"none", "layer1/block0", "seconds"}
+        assert set(errors) == {"none", "layer1/block0", "k=1 random", "seconds"}  # only one block: no k = 2
         assert all(0 <= errors[b] <= 100 for b in ("none", "layer1/block0"))
+        assert errors["k=1 random"] == pytest.approx(errors["layer1/block0"])  # every draw deletes that block
     table = resnet_lesion.table(results)
     assert "| layer1/block0 |" in table and "| residual test error % | plain test error % |" in table
+
+
+def test_deleting_several_residual_blocks_removes_their_branches():
+    """Deleting three blocks of ResNet-14 at once = the intact network with each of their residual branches' last BN
+    scale and shift zero, exactly."""
+    blocks = ["layer1/block0", "layer1/block1", "layer3/block1"]
+    intact = models.cifar_resnet(14, SHAPE, CLASSES, widths=WIDTHS)
+    lesioned = models.cifar_resnet(14, SHAPE, CLASSES, widths=WIDTHS, deleted=blocks)
+    params, state = trained_like(intact, seed=3)
+    no_branch = copy.deepcopy(params)
+    for block in blocks:
+        stage, name = block.split("/")
+        bn = no_branch[stage][name]["residual"]["body"]["conv2"]["bn"]
+        bn["scale"], bn["bias"] = jnp.zeros_like(bn["scale"]), jnp.zeros_like(bn["bias"])
+    x = images()
+    for train in (False, True):
+        np.testing.assert_array_equal(
+            lesioned.apply(params, state, x, train=train)[0], intact.apply(no_branch, state, x, train=train)[0]
+        )
+
+
+def test_block_norms_combine_the_layers_of_each_block():
+    """By hand: layer norms 3 and 4 make a block norm of 5; on a tiny ResNet at initialisation, the block norms of
+    ``analysis.layer_gradient_norms`` equal the L2 norm of each block's whole gradient subtree."""
+    from jaxnets import analysis
+    from jaxnets.models import block_norms
+
+    by_hand = {"conv1/conv": 3.0, "conv1/bn": 4.0, "layer1/block0/residual/body/conv1/conv": 1.0, "fc": 2.0}
+    assert block_norms(by_hand) == {"conv1": 5.0, "layer1/block0": 1.0, "fc": 2.0}
+    model = models.cifar_resnet(8, SHAPE, CLASSES, widths=WIDTHS)
+    params, state = trained_like(model, seed=1)
+    x, y = images(), jnp.arange(6) % CLASSES
+    got = block_norms(analysis.layer_gradient_norms(model, params, state, x, y, train=True))
+    assert set(got) == {"conv1", "layer1/block0", "layer2/block0", "layer3/block0", "fc"}
+
+    def loss(p):
+        return jnp.mean(model.metrics(p, state, x, y, train=True)[0]["loss"])
+
+    grads = jax.jit(jax.grad(loss))(params)
+    for block, norm in got.items():
+        subtree = grads[block.split("/")[0]] if "/" in block else grads[block]
+        subtree = subtree[block.split("/")[1]] if "/" in block else subtree
+        np.testing.assert_allclose(norm, float(analysis.global_norm(subtree)), rtol=1e-4)
+        assert norm > 0
+
+
+def test_depth_table_lists_every_block_of_the_deepest_network():
+    sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+    import resnet_lesion
+
+    shallow = {"conv1": 1.0, "layer1/block0": 2.0, "fc": 4.0}
+    deep = {"conv1": 1.0, "layer1/block0": 1.0, "layer1/block1": 0.5, "fc": 4.0}
+    results = {
+        "plain8": {"gradient_norms": shallow, "train_loss": [0.5, 0.25], "test_error": [9.0, 8.0]},
+        "plain14": {"gradient_norms": deep, "train_loss": [0.5, 0.3], "test_error": [9.5, 8.5]},
+    }
+    lines = resnet_lesion.depth_table(results).splitlines()
+    assert [line.split("|")[1].strip() for line in lines[2:6]] == [f"grad norm `{b}`" for b in deep]
+    assert lines[4] == "| grad norm `layer1/block1` |  | 0.5 |"
+    assert lines[6] == "| first / last block | 1 | 2 |"  # layer1/block0 over the last block

@@ -29,6 +29,7 @@ from jaxnets.data.datasets import (
     preprocessing,
 )
 from jaxnets.data.episodes import episode_indices, pair_indices
+from jaxnets.data.features import BLOCK_NORMS, hog_features, oriented_gradient_filters
 from jaxnets.data.glyphs import GlyphDataset, draw_glyph, glyph_classes, hershey_glyphs
 from jaxnets.data.mnist_m import make_mnist_m
 from jaxnets.data.moons import rotate, two_moons
@@ -65,6 +66,7 @@ from jaxnets.data.words import (
 __all__ = [
     "AUGMENTATIONS",
     "Augment",
+    "BLOCK_NORMS",
     "BabiDataset",
     "CANVAS",
     "CanvasDataset",
@@ -105,6 +107,7 @@ __all__ = [
     "glyph_points",
     "hershey_glyphs",
     "hershey_strokes",
+    "hog_features",
     "keep_probabilities",
     "konlpy_corpus",
     "label_names",
@@ -118,6 +121,7 @@ __all__ = [
     "make_mnist_m",
     "mnist_canvases",
     "noise_distribution",
+    "oriented_gradient_filters",
     "package_file",
     "padded_batches",
     "pair_indices",

@@ -118,6 +118,7 @@ from jaxnets.models._recurrent import (
 )
 from jaxnets.models._resnet import (
     basic_block,
+    block_norms,
     bottleneck_block,
     cifar_resnet,
     deletable_blocks,
@@ -307,6 +308,7 @@ __all__ = [
     "basic_block",
     "bilinear_init",
     "bivariate_nll",
+    "block_norms",
     "bottleneck_block",
     "box_from_map",
     "box_iou",

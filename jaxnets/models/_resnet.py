@@ -16,7 +16,8 @@ ReLU's output); for a plain block it removes the layer. Only blocks that keep th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -137,6 +138,21 @@ def deletable_blocks(model: Model) -> tuple[str, ...]:
     with nn.recording_init(record):
         jax.eval_shape(model.init, jax.ShapeDtypeStruct((2,), jnp.uint32))
     return tuple(found)
+
+
+def block_norms(norms: Mapping[str, float]) -> dict[str, float]:
+    """Per-layer norms of a ResNet or its plain twin (``analysis.layer_gradient_norms``' ``'layer1/block0/...'``
+    names) combined into one per block, ``'layer<s>/block<i>'``, and one per other top-level layer (``'conv1'``,
+    ``'fc'``): the root of the sum of the squares, i.e. the L2 norm of all of that block's entries, input to output.
+    For He et al.'s and Veit et al.'s point that gradients reach the early blocks of a residual network through the
+    identity paths."""
+    squares: dict[str, float] = {}
+    for name, value in norms.items():
+        parts = name.split("/")
+        in_block = len(parts) > 2 and parts[0].startswith("layer") and parts[1].startswith("block")
+        key = "/".join(parts[:2]) if in_block else parts[0]
+        squares[key] = squares.get(key, 0.0) + float(value) ** 2
+    return {key: math.sqrt(total) for key, total in squares.items()}
 
 
 def resnet(
