@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxnets import models
 from jaxnets.data import sort_of_clevr
+from jaxnets.data.captions import VOCAB, decode_caption
 from jaxnets.data.strokes import to_polylines
 from jaxnets.data.vqa import decode
 from jaxnets.nn import PyTree, bicubic_resize
@@ -29,6 +30,7 @@ SUPERRES = "superres.png"
 STROKES = "strokes.png"
 MEMORY_ATTENTION = "memory_attention.png"
 VQA = "vqa.png"
+CAPTIONS = "captions.png"
 
 __all__ = ["RECONSTRUCTIONS", "SAMPLES", "plot_curves", "save_image_rows", "save_reconstructions", "write_images"]
 __all__ += ["SEGMENTATION", "mask_overlay", "save_segmentations"]
@@ -39,6 +41,7 @@ __all__ += ["STROKES", "plot_strokes"]
 __all__ += ["MEMORY_ATTENTION", "save_memory_attention"]
 __all__ += ["VQA", "question_text", "save_vqa"]
 __all__ += ["plot_depth_curves", "plot_filter_banks"]
+__all__ += ["CAPTIONS", "save_captions"]
 
 
 def _pyplot() -> Any:
@@ -148,7 +151,12 @@ def write_images(
     0.5) for each of the first ``n`` glyph ids in ``x``; for a memory network given the dataset's ``vocab``,
     ``memory_attention.png`` (``save_memory_attention``); for a question-answering model of images (inputs
     ``{'image', 'question'}``), ``vqa.png`` (``save_vqa``: ``vocab`` decodes word-id questions, ``class_names`` are
-    the answers); other models (or no ``workdir``) get nothing. Returns the paths written."""
+    the answers); for a captioner, ``captions.png`` (``save_captions``: true, greedy and beam-search captions, and
+    the attention behind each word); other models (or no ``workdir``) get nothing. Returns the paths written."""
+    if workdir is not None and isinstance(model.objective, models.CaptionLoss):
+        truth = None if y is None else np.asarray(y[:6])
+        words = vocab or VOCAB
+        return [save_captions(Path(workdir) / CAPTIONS, model, params, state, np.asarray(x[:6]), truth, words)]
     if workdir is not None and y is not None and isinstance(x, dict) and set(x) == {"image", "question"}:
         first = {k: np.asarray(v[:n]) for k, v in x.items()}
         answers = class_names or sort_of_clevr.ANSWERS
@@ -523,6 +531,81 @@ def plot_depth_curves(path: str | os.PathLike, results: dict[str, dict], key: st
     for ax in axes:
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _displayable(images: np.ndarray) -> np.ndarray:
+    """Images as RGB in [0, 1] for imshow: as they are if already there, else each stretched to [0, 1]."""
+    x = np.asarray(images, np.float32)
+    if x.min() >= 0.0 and x.max() <= 1.0:
+        return x
+    low, high = x.min(axis=(1, 2, 3), keepdims=True), x.max(axis=(1, 2, 3), keepdims=True)
+    return (x - low) / np.maximum(high - low, 1e-12)
+
+
+def _captioned(ax, image: np.ndarray, text: str) -> None:
+    """An image with a caption under it."""
+    ax.imshow(image)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(text, fontsize=7, loc="left")
+
+
+def save_captions(
+    path: str | os.PathLike,
+    model: models.Model,
+    params: PyTree,
+    state: PyTree,
+    x: np.ndarray,
+    y: np.ndarray | None = None,
+    vocab: Sequence[str] = VOCAB,
+    beam: int = 3,
+) -> Path:
+    """A captioner's figure for images ``x`` (n, h, w, 3): each image with its true caption (``y``: token ids, if
+    given), the greedy and the beam-search (``beam``) caption. For ``show_attend_tell`` one row per image: the image,
+    then per word of the greedy caption (and <end>) the image under that step's attention map (bilinearly upsampled
+    alpha as a white glow, scaled to its maximum); for ``show_tell`` the images side by side."""
+    if not isinstance(model.objective, models.CaptionLoss):
+        raise ValueError(f"save_captions needs a captioner (show_tell, show_attend_tell); got {model.name}")
+    images = _displayable(x)
+    if images.ndim != 4 or not len(images):
+        raise ValueError(f"x must be a batch of images (n >= 1, height, width, channels); got shape {images.shape}")
+    greedy = np.asarray(models.greedy_decode(model, params, state, x))
+    beams = np.asarray(models.beam_search(model, params, state, x, beam=beam)[0])
+    texts = []
+    for i in range(len(images)):
+        lines = [] if y is None else [f"true: {decode_caption(y[i], vocab)}"]
+        texts.append(
+            "\n".join(
+                [
+                    *lines,
+                    f"greedy: {decode_caption(greedy[i], vocab)}",
+                    f"beam {beam}: {decode_caption(beams[i], vocab)}",
+                ]
+            )
+        )
+    plt = _pyplot()
+    if model.objective.decoder.grid == (0, 0):
+        fig, axes = plt.subplots(1, len(images), figsize=(3.2 * len(images), 3.9), squeeze=False)
+        for ax, image, text in zip(axes[0], images, texts, strict=True):
+            _captioned(ax, image, text)
+        return _save(fig, path)
+    captions, alphas = (np.asarray(a) for a in models.caption_attention(model, params, state, x))
+    h, w = images.shape[1:3]
+    steps = max(int(np.argmax(c == 2)) if np.any(c == 2) else len(c) - 1 for c in captions)  # words + <end>
+    size = (1.5 * (1 + steps) + 1.5, 2.3 * len(images))
+    fig, axes = plt.subplots(len(images), 1 + steps, figsize=size, squeeze=False)
+    for i, row in enumerate(axes):
+        _captioned(row[0], images[i], texts[i])
+        for t, ax in enumerate(row[1:]):
+            ax.axis("off")
+            token = int(captions[i, t + 1])
+            if token == 0:
+                continue
+            up = np.asarray(jax.image.resize(alphas[i, t], (h, w), "bilinear"))
+            glow = (up / max(float(up.max()), 1e-12))[..., None]
+            ax.imshow(np.clip(0.5 * images[i] + 0.6 * glow, 0.0, 1.0))
+            ax.set_title(vocab[token], fontsize=8)
     return _save(fig, path)
 
 

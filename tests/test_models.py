@@ -45,6 +45,7 @@ SHAPES["handwriting"] = (40, 4)  # pen-offset steps (dx, dy, pen_up, glyph id)
 SHAPES["memn2n"] = {"story": (50, 6), "question": (6,)}  # several inputs: word ids (images: floats)
 SHAPES["vqa_lstm_cnn"] = {"image": (64, 64, 3), "question": (9,)}
 SHAPES["relation_network"] = SHAPES["cnn_mlp"] = {"image": (75, 75, 3), "question": (11,)}
+SHAPES["show_tell"] = SHAPES["show_attend_tell"] = (64, 64, 3)
 
 
 def batch_of(shape) -> jax.ShapeDtypeStruct | dict[str, jax.ShapeDtypeStruct]:
@@ -62,6 +63,8 @@ def targets(name: str, shape: tuple[int, ...], out: jax.ShapeDtypeStruct):
         return jnp.zeros(out.shape, jnp.float32)
     if name == "handwriting":  # the next steps (dx, dy, pen_up, valid)
         return jnp.zeros((4, *shape), jnp.float32)
+    if name in ("show_tell", "show_attend_tell"):  # captions: <start> words <end> padded with 0
+        return jnp.zeros((4, 10), jnp.int32)
     if name == "yolo":  # padded boxes and labels
         return {"boxes": jnp.zeros((4, 2, 4)), "labels": -jnp.ones((4, 2), jnp.int32)}
     return jnp.zeros((4, *shape) if name == "char_lstm" else 4, jnp.int32)  # a language model: next-token targets

@@ -15,6 +15,16 @@ from jaxnets.data.babi import BabiDataset, babi_dataset, babi_stories, load_babi
 from jaxnets.data.base import MANUAL_DIR_ENV, DataUnavailable
 from jaxnets.data.batching import epoch_batches, padded_batches, steps_per_epoch
 from jaxnets.data.canvas import SUPERRES_DATASETS, CanvasDataset, Canvases, load_canvas, mnist_canvases
+from jaxnets.data.captions import (
+    CaptionDataset,
+    ShapeScenes,
+    decode_caption,
+    draw_scenes,
+    encode_caption,
+    random_scenes,
+    scene_captions,
+    shapes_captions,
+)
 from jaxnets.data.datasets import (
     CANVAS,
     DATASETS,
@@ -71,6 +81,7 @@ __all__ = [
     "CANVAS",
     "CanvasDataset",
     "Canvases",
+    "CaptionDataset",
     "Corpus",
     "DATASETS",
     "DataUnavailable",
@@ -82,6 +93,7 @@ __all__ = [
     "Preprocessing",
     "SUPERRES_DATASETS",
     "SUPERRES_SCALES",
+    "ShapeScenes",
     "SortOfClevrDataset",
     "StrokeDataset",
     "SuperResolutionPairs",
@@ -96,9 +108,12 @@ __all__ = [
     "bishop_inverse",
     "build_corpus",
     "check_fits",
+    "decode_caption",
     "draw_glyph",
+    "draw_scenes",
     "easy_vqa",
     "elastic_distortion",
+    "encode_caption",
     "episode_indices",
     "epoch_batches",
     "gap_sine",
@@ -130,6 +145,7 @@ __all__ = [
     "prepare",
     "preprocessing",
     "random_affine",
+    "random_scenes",
     "random_shift",
     "read_analogies",
     "read_corpus",
@@ -137,6 +153,8 @@ __all__ = [
     "read_similarity_pairs",
     "resample",
     "rotate",
+    "scene_captions",
+    "shapes_captions",
     "sort_of_clevr_dataset",
     "spirals",
     "steps_per_epoch",

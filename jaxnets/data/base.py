@@ -54,8 +54,12 @@ VQA = {
     "sort_of_clevr": "Sort-of-CLEVR (Santoro et al. 2017), generated: 75x75x3, 6 objects, 11-bit questions, "
     "196,000 / 4,000 questions of 9,800 / 200 images, 10 answers (3.3 GB as uint8)",
 }  # (jaxnets.data.vqa, jaxnets.data.sort_of_clevr)
+CAPTIONS = {
+    "shapes_captions": "64x64x3 scenes of 1-4 coloured shapes, 10k / 1k; y = a template caption (counts, colours, "
+    "spatial relation) as 10 token ids, vocabulary of 22 (jaxnets.data.captions)",
+}
 # name -> description (other TFDS image-classification names work too)
-DATASETS = {**EMBEDDED, **TFDS, **CANVAS, **TEXT, **STROKES, **BABI, **VQA}
+DATASETS = {**EMBEDDED, **TFDS, **CANVAS, **TEXT, **STROKES, **BABI, **VQA, **CAPTIONS}
 
 
 class DataUnavailable(RuntimeError):

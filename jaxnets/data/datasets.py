@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from jax.tree_util import tree_map
 
-from jaxnets.data import babi, sort_of_clevr, strokes, toy, vqa
+from jaxnets.data import babi, captions, sort_of_clevr, strokes, toy, vqa
 from jaxnets.data.base import CANVAS, DATASETS, EMBEDDED, TEXT, TFDS, Dataset
 from jaxnets.data.canvas import load_canvas
 from jaxnets.data.text import PREFIX, load_text
@@ -47,6 +47,8 @@ def load_raw(
         return load_canvas(name, data_dir=data_dir, manual_dir=manual_dir, progress=progress)
     if name == strokes.NAME:  # pen offsets of Hershey glyphs (jaxnets.data.strokes)
         return strokes.hershey_strokes()
+    if name == captions.NAME:  # shape scenes with template captions (jaxnets.data.captions)
+        return captions.shapes_captions()
     if name == vqa.NAME:  # questions about images of the easy-vqa package (jaxnets.data.vqa)
         return vqa.easy_vqa()
     if name == sort_of_clevr.NAME:  # generated, seed 0 (jaxnets.data.sort_of_clevr)

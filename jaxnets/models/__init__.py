@@ -55,6 +55,17 @@ from jaxnets.models._boltzmann import (
     with_initial_params,
 )
 from jaxnets.models._cam import CLASS_MAPS, box_from_map, cam_cnn, class_activation_map, grad_cam, localisation_accuracy
+from jaxnets.models._captioning import (
+    CaptionLoss,
+    beam_search,
+    bleu,
+    caption_attention,
+    greedy_decode,
+    show_attend_tell,
+    show_tell,
+    soft_attention,
+    teacher_forced,
+)
 from jaxnets.models._classic import logistic_regression, mlp, perceptron, perceptron_rule
 from jaxnets.models._cnn import small_cnn
 from jaxnets.models._dann import DomainAdversarial, dann, dann_lambda, dann_learning_rate, domain_parts
@@ -233,6 +244,15 @@ REGISTRY: dict[str, tuple[Callable[..., Model], str]] = {
         "relation network (Santoro et al. 2017): f(sum_ij g(o_i, o_j, q)) on CNN cells; --dataset sort_of_clevr",
     ),
     "cnn_mlp": (cnn_mlp, "Sort-of-CLEVR baseline (Santoro et al. 2017): CNN feature map + question -> MLP"),
+    "show_tell": (
+        show_tell,
+        "Show and Tell (Vinyals et al. 2015): CNN image embedding as the LSTM's first input; --dataset shapes_captions",
+    ),
+    "show_attend_tell": (
+        show_attend_tell,
+        "Show, Attend and Tell (Xu et al. 2015): soft attention over 8x8 CNN regions, gate, deep output, doubly "
+        "stochastic regulariser; --dataset shapes_captions",
+    ),
     "memn2n": (
         memn2n,
         "end-to-end memory network (Sukhbaatar et al. 2015): attention hops over sentence memories; --dataset babi:T",
@@ -280,6 +300,7 @@ __all__ = [
     "CLASS_MAPS",
     "CONTENT_LAYERS",
     "CORRUPTIONS",
+    "CaptionLoss",
     "ContrastiveDivergence",
     "Detections",
     "DomainAdversarial",
@@ -306,14 +327,17 @@ __all__ = [
     "avb_parts",
     "average_precision",
     "basic_block",
+    "beam_search",
     "bilinear_init",
     "bivariate_nll",
+    "bleu",
     "block_norms",
     "bottleneck_block",
     "box_from_map",
     "box_iou",
     "build",
     "cam_cnn",
+    "caption_attention",
     "cd_surrogate",
     "cd_update",
     "char_lm",
@@ -355,6 +379,7 @@ __all__ = [
     "googlenet_aux",
     "grad_cam",
     "gradient_norms_over_time",
+    "greedy_decode",
     "gru_classifier",
     "handwriting",
     "heteroscedastic",
@@ -416,9 +441,12 @@ __all__ = [
     "segmentation_summary",
     "sequence_classifier",
     "shape_record",
+    "show_attend_tell",
+    "show_tell",
     "siamese",
     "similarity_spearman",
     "small_cnn",
+    "soft_attention",
     "spearman",
     "split_mixture",
     "split_strokes",
@@ -426,6 +454,7 @@ __all__ = [
     "ssim",
     "style_targets",
     "synthesise_image",
+    "teacher_forced",
     "to_torchvision",
     "triplet",
     "unet",

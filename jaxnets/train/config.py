@@ -100,6 +100,18 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
         m: {"optimizer": "adam", "lr": 1e-3, "batch_size": 64, "epochs": 1, "normalisation": "none"}
         for m in ("relation_network", "cnn_mlp")
     },
+    # Captioning on shapes_captions (bench/captioning.py): Adam with clipping, images in [0, 1] as generated.
+    **{
+        name: {
+            "optimizer": "adam",
+            "lr": 3e-3,
+            "batch_size": 64,
+            "epochs": 8,
+            "normalisation": "unit",
+            "clip_norm": 5.0,
+        }
+        for name in ("show_tell", "show_attend_tell")
+    },
     # End-to-end memory networks on babi:T (bench/memn2n.py): the paper's SGD on the summed batch loss (lr 0.01,
     # clip 40, batch 32, halved every 25 of 100 epochs) is lr 0.32 and clip 1.25 on our mean loss; word ids as they
     # are.
