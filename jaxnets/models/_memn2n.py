@@ -1,5 +1,5 @@
 """End-to-end memory networks (Sukhbaatar, Szlam, Weston & Fergus 2015, "End-To-End Memory Networks") for
-bAbI-style question answering (``data.babi``).
+bAbI-style question answering (``data.babi_dataset``).
 
 The inputs are ``{"story": (memory_size, sentence_len), "question": (sentence_len,)}`` word ids (0 = padding; row 0
 of the story the latest sentence, empty rows zero). Each sentence x_i becomes an input memory m_i = sum_j l_j * A x_ij
