@@ -311,3 +311,66 @@ def test_perceptron_criterion_gradient_is_the_perceptron_rule(num_classes):
     for k in ("w", "b"):
         np.testing.assert_allclose(stepped["out"][k], ruled["out"][k], rtol=1e-5, atol=1e-5)
     assert not np.allclose(ruled["out"]["w"], params["out"]["w"])
+
+
+# Models of several inputs and the captioners (issue 19), reduced: the gradient of their own mean 'loss' w.r.t. all
+# parameters and, where the input is an image, the image (word ids and 11-bit questions are not differentiated).
+QA_CASES = {
+    "memn2n": dict(input_shape={"story": (5, 4), "question": (4,)}, num_classes=9, embed=6, hops=2),
+    "vqa_lstm_cnn": dict(
+        input_shape={"image": (8, 8, 3), "question": (4,)},
+        num_classes=4,
+        vocab_size=7,
+        channels=(2, 3),
+        embed=3,
+        hidden=4,
+        fusion=4,
+        mlp_hidden=4,
+        dropout=0.0,
+    ),
+    "relation_network": dict(
+        input_shape={"image": (24, 24, 3), "question": (11,)}, conv_features=2, g_widths=(4, 4), f_widths=(4,)
+    ),
+    "cnn_mlp": dict(input_shape={"image": (24, 24, 3), "question": (11,)}, conv_features=2, f_widths=(4,)),
+    "show_tell": dict(input_shape=(8, 8, 3), num_classes=7, embed=3, hidden=4, features=(2, 3), max_len=5),
+    "show_attend_tell": dict(
+        input_shape=(8, 8, 3), num_classes=7, embed=3, hidden=4, attention=3, features=(2, 3), max_len=5
+    ),
+}
+CHECKED_ELSEWHERE |= set(QA_CASES)
+
+
+@pytest.mark.parametrize("name", sorted(QA_CASES))
+def test_question_answering_and_captioning_objectives(name):
+    """Dict inputs (word ids with an image or a story) and caption targets through each model's own loss."""
+    kwargs = dict(QA_CASES[name])
+    if name in ("relation_network", "cnn_mlp"):
+        kwargs["dropout"] = 0.0
+    model = jaxnets.build(name, **kwargs)
+    with x64():
+        rng = np.random.default_rng(1)
+        params, state = model_params(model, rng, jnp.float64)
+        shape = model.input_shape
+        if name == "memn2n":
+            x = {k: jnp.asarray(rng.integers(0, 9, (2, *v)), jnp.int32) for k, v in shape.items()}
+            x["story"] = x["story"].at[:, -1].set(0)  # an empty memory: masked
+        elif isinstance(shape, dict):
+            question = rng.integers(0, 7, (2, *shape["question"]))
+            x = {"image": jnp.asarray(rng.uniform(0, 1, (2, *shape["image"]))), "question": jnp.asarray(question)}
+        else:
+            x = jnp.asarray(rng.uniform(0, 1, (2, *shape)))
+        if name.startswith("show"):
+            y = jnp.asarray([[1, 3, 4, 2, 0], [1, 5, 6, 6, 2]], jnp.int32)  # <start> words <end>, padded
+        else:
+            y = jnp.asarray([1, 2], jnp.int32)
+        image = "image" if isinstance(x, dict) and "image" in x else None
+
+        def loss(args):
+            p, img = args
+            xx = x if image is None and isinstance(x, dict) else ({**x, "image": img} if image else img)
+            metrics, _ = model.metrics(p, state, xx, y, key=jax.random.key(5), train=True)
+            return jnp.mean(metrics["loss"])
+
+        start = x[image] if image else (x if not isinstance(x, dict) else jnp.zeros(()))
+        n = check_grad(loss, (params, start), max_coords_per_leaf=16, n_directions=2, require_nonzero=False)
+    assert n >= 16

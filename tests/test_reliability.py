@@ -86,7 +86,7 @@ def uninterrupted(tmp_path_factory):
     "args,message",
     [
         (["--model", "lenet"], "unknown model 'lenet' (did you mean lenet5"),
-        (["--model", "MLP", "--dataset", "xor"], "unknown model 'MLP' (did you mean mlp?); choose one of"),
+        (["--model", "MLP", "--dataset", "xor"], "unknown model 'MLP' (did you mean mlp or cnn_mlp?); choose one of"),
         (["--optimizer", "adm", "--dataset", "xor"], "unknown optimizer 'adm' (did you mean adam"),
         (["--dataset", "minst"], "unknown dataset 'minst' (did you mean mnist"),
         (["--dataset", "fashion-mnist"], "unknown dataset 'fashion-mnist' (did you mean fashion_mnist?)"),

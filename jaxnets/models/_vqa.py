@@ -41,8 +41,11 @@ _CELL = nn.lstm_cell()
 
 
 def unit_image(image: Array) -> Array:
-    """Images as float32 in [0, 1]: uint8 ones divided by 255, others as they are."""
-    return image.astype(jnp.float32) / 255.0 if image.dtype == jnp.uint8 else image.astype(jnp.float32)
+    """Images in [0, 1]: uint8 ones divided by 255 (as float32), floating ones as they are (their dtype kept: float64
+    in gradient checks, bfloat16 under mixed precision)."""
+    if image.dtype == jnp.uint8:
+        return image.astype(jnp.float32) / 255.0
+    return image if jnp.issubdtype(image.dtype, jnp.floating) else image.astype(jnp.float32)
 
 
 def _shapes(model: str, input_shape: Mapping[str, Sequence[int]]) -> tuple[Shape, Shape]:
