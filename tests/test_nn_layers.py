@@ -202,6 +202,44 @@ def test_bad_groups_and_channels():
         _one_line_value_error(bad, "stride s >= 1")
 
 
+INITIALISERS = [
+    (nn.initializers.lecun_normal(), jax.nn.initializers.lecun_normal()),
+    (nn.initializers.he_normal(), jax.nn.initializers.he_normal()),
+    (nn.initializers.glorot_uniform(), jax.nn.initializers.glorot_uniform()),
+    (nn.initializers.normal(0.02), jax.nn.initializers.normal(0.02)),
+    (
+        nn.initializers.variance_scaling(1 / 3, "fan_out", "normal"),
+        jax.nn.initializers.variance_scaling(1 / 3, "fan_out", "normal"),
+    ),
+]
+
+
+@pytest.mark.parametrize("ours, theirs", INITIALISERS)
+def test_bucketed_initialisers_draw_jaxs_values_bit_for_bit(ours, theirs):
+    # drawn flat at a power-of-two (past 2^20: a multiple of 2^20) length and sliced: equal only because
+    # threefry_partitionable makes element i depend on (key, i) alone. Shapes of one bucket share one compilation.
+    for shape in [(7, 9), (5, 5, 6, 16)]:
+        np.testing.assert_array_equal(ours(KEY, shape), theirs(KEY, shape), err_msg=str(shape))
+
+
+def test_bucketed_initialiser_past_the_power_of_two_buckets_in_bfloat16_under_vmap_and_without_partitionable():
+    ours, theirs = nn.initializers.he_normal(), jax.nn.initializers.he_normal()
+    np.testing.assert_array_equal(ours(KEY, (1025, 1024)), theirs(KEY, (1025, 1024)))
+    np.testing.assert_array_equal(ours(KEY, (4, 6), jnp.bfloat16), theirs(KEY, (4, 6), jnp.bfloat16))
+    keys = jax.random.split(KEY, 3)
+    np.testing.assert_array_equal(
+        jax.vmap(lambda k: ours(k, (6, 10)))(keys), jax.vmap(lambda k: theirs(k, (6, 10)))(keys)
+    )
+    with jax.threefry_partitionable(False):  # the stream then depends on the shape: drawn as jax draws it
+        np.testing.assert_array_equal(ours(KEY, (5, 6)), theirs(KEY, (5, 6)))
+
+
+def test_variance_scaling_rejects_unknown_options_in_one_line():
+    _one_line_value_error(lambda: nn.initializers.variance_scaling(1.0, "fan_geo", "normal"), "mode must be")
+    _one_line_value_error(lambda: nn.initializers.variance_scaling(1.0, "fan_in", "cauchy"), "distribution must be")
+    _one_line_value_error(lambda: nn.initializers.he_normal()(KEY, (5,)), "2 or more axes")
+
+
 @pytest.mark.parametrize("shape", [(64, 64), (4, 64), (64, 2), (3, 3, 8, 16)])
 def test_orthogonal_draws_jaxs_orthogonal_matrices(shape):
     key = jax.random.key(3)

@@ -81,13 +81,17 @@ def test_converted_torchvision_model_gives_the_same_logits_slow(name):
     _check(name)
 
 
+def _round_trip_marks(name: str) -> list:
+    """vgg and alexnet (60-144M parameters) are slow; vgg13/16/19 (25-110 s each) repeat vgg11's and vgg11_bn's naming
+    scheme with more layers, so CI (-m 'not long') checks those two and `-m long` the rest."""
+    slow = [pytest.mark.slow] if name.startswith(("vgg", "alex")) else []
+    return slow + ([pytest.mark.long] if name.startswith(("vgg13", "vgg16", "vgg19")) else [])
+
+
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(n, marks=[pytest.mark.slow] if n.startswith(("vgg", "alex")) else [])
-        for n in models.TORCHVISION_ARCHITECTURES
-    ],
-)  # (vgg, alexnet: 60-140M parameters)
+    [pytest.param(n, marks=_round_trip_marks(n)) for n in models.TORCHVISION_ARCHITECTURES],
+)
 def test_to_and_from_torchvision_round_trip(name):
     builder = models.build(
         name.removesuffix("_bn"), num_classes=10, **({"batch_norm": True} if name.endswith("_bn") else {})

@@ -166,7 +166,7 @@ def dcgan(
     h, w, c = tuple(input_shape)
     if h % 4 or w % 4:
         raise ValueError(f"dcgan needs an image height and width divisible by 4; got input_shape {tuple(input_shape)}")
-    init = jax.nn.initializers.normal(0.02)
+    init = nn.initializers.normal(0.02)
     base = (h // 4, w // 4, 2 * features)
     generator = nn.serial(
         nn.dense(math.prod(base), w_init=init, name="project"),

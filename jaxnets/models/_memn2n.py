@@ -121,7 +121,7 @@ def memn2n(
             f"{name}: input_shape needs story (memory_size, sentence_len), question (length,); got {dict(input_shape)}"
         )
     memory_size = input_shape["story"][0]
-    normal = jax.nn.initializers.normal(INIT_STD)
+    normal = nn.initializers.normal(INIT_STD)
     names = _table_names(hops, tying)
 
     def init(key: Array, in_shape: Mapping[str, Shape]):

@@ -36,7 +36,7 @@ Array = jax.Array
 RELATIONAL_BIT = 7  # of an 11-d Sort-of-CLEVR question: 1 for the relational ones (jaxnets.data.sort_of_clevr)
 # PyTorch's nn.Linear default (Kaiming-uniform, a = sqrt(5): variance 1 / (3 fan_in)), the reference RN's: with He's
 # initialisation the sum over 625 pairs starts the logits in the hundreds (an initial loss near 1000).
-TORCH_LINEAR = jax.nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+TORCH_LINEAR = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
 _CELL = nn.lstm_cell()
 
 

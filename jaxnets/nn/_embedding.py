@@ -22,7 +22,7 @@ def embedding(
     """
     if vocab_size < 1 or features < 1:
         raise ValueError(f"embedding needs vocab_size >= 1 and features >= 1; got {vocab_size}, {features}")
-    init = init or jax.nn.initializers.normal(1.0)
+    init = init or inits.normal(1.0)
 
     def init_fn(key: Array, in_shape: Shape):
         return {"table": init(key, (vocab_size, features))}, {}, (*in_shape, features)
