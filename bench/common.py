@@ -3,9 +3,11 @@ Flax linen and PyTorch, analytic FLOP counts, and a timer that measures steady s
 
 from __future__ import annotations
 
+import datetime
 import math
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -332,6 +334,12 @@ def jax_step(apply: Callable, params):
         return optax.apply_updates(p, u), o, value
 
     return jax.jit(step, donate_argnums=(0, 1)), tx.init(params)
+
+
+def command_line(script: str, argv: list[str] | None, setting: str) -> str:
+    """The line a benchmark prints above its table: the command that reproduces it, the date and the setting."""
+    args = " ".join(sys.argv[1:] if argv is None else argv)
+    return f"\n`python bench/{Path(script).name} {args}` ({datetime.date.today()}; {setting})\n"
 
 
 def timed_fit(model: jaxnets.Model, ds, optimizer: optax.GradientTransformation, **options) -> tuple:

@@ -14,13 +14,12 @@ trained parameters with the command and date; ``--filters`` saves the hand-desig
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import common
 import numpy as np
 import optax
 
@@ -128,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
     )
-    print(f"\n`python bench/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}`", end="")
-    print(f" ({datetime.date.today()}; {len(ds.train_x[: args.train_size]):,} training images, MNIST test set)\n")
+    setting = f"{len(ds.train_x[: args.train_size]):,} training images, MNIST test set"
+    print(common.command_line(__file__, argv, setting))
     print(table(results))
     if args.filters:
         np.savez(args.filters, **filters)

@@ -18,14 +18,13 @@ SAA-3 (plain autoencoders) 1.40%).
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import common
 import numpy as np
 import optax
 
@@ -141,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
     )
-    print(f"\n`python bench/{Path(__file__).name} {' '.join(sys.argv[1:] if argv is None else argv)}`", end="")
-    print(f" ({datetime.date.today()}; {len(ds.train_x[: args.train_size]):,} training images, MNIST test set)\n")
+    setting = f"{len(ds.train_x[: args.train_size]):,} training images, MNIST test set"
+    print(common.command_line(__file__, argv, setting))
     print(table(results))
     if args.json:
         print(json.dumps({"config": vars(args), **results}))
