@@ -29,7 +29,7 @@ from jaxnets.models._autoencoders import (
     vae_encode,
     vae_sample,
 )
-from jaxnets.models._avb import AdversarialVB, avb, avb_parts
+from jaxnets.models._avb import AdversarialVB, avb, avb_log_likelihood, avb_parts
 from jaxnets.models._avb import critic_loss as avb_critic_loss
 from jaxnets.models._base import (
     InputShapes,
@@ -324,6 +324,7 @@ __all__ = [
     "autoencoder",
     "avb",
     "avb_critic_loss",
+    "avb_log_likelihood",
     "avb_parts",
     "average_precision",
     "basic_block",
