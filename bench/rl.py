@@ -6,12 +6,16 @@ For each agent it trains ``--seeds`` seeds at once (one ``jax.jit(jax.vmap(train
 environments all inside XLA), then plays 100 evaluation episodes with each seed's greedy policy. It prints the compile
 time, the wall time of the whole run (all seeds together) and of one seed alone, the evaluation return per seed
 (solved: mean >= 475 over the 100 episodes, gymnasium's threshold), and the learning curve (mean, min and max of the
-training episodes' return over seeds against environment steps). ``dqn`` is DQN with the squared TD error (CleanRL's
-and PureJaxRL's choice), ``dqn_huber`` the paper's Huber(1) loss.
+training episodes' return over seeds against environment steps). Each agent runs with its library defaults
+(``rl.ppo``, ``rl.dqn``: squared TD error, annealed learning rate); ``dqn_huber`` is DQN with the paper's Huber(1)
+loss, ``double_dqn`` Double DQN.
 
 Throughput: environment steps per second of random-action CartPole inside a compiled ``lax.scan`` over ``vmap``-ed
-environments, against gymnasium's CartPole stepped from Python in the same run, printed as a ratio (and against
-PyTorch + gymnasium if torch is importable: it is skipped otherwise, and said so). Timings are only meaningful on a
+environments, against gymnasium's CartPole stepped from Python in the same run, printed as a ratio. And, if torch is
+importable (it is skipped otherwise, and said so), the whole PPO training loop against a PyTorch + gymnasium reference
+of the same size (bench/rl_torch_reference.py: CleanRL's ppo.py structure with ``rl.ppo``'s networks, hyperparameters
+and loss): env steps per second of jaxnets' one seed and of all seeds under vmap (their training runs above, compile
+excluded) against the reference's run of the same steps, its greedy return too. Timings are only meaningful on a
 quiet machine: the load average is printed with them.
 """
 
@@ -28,14 +32,18 @@ import numpy as np
 
 from jaxnets import rl
 
-AGENTS = {
-    "ppo": lambda env, steps: rl.ppo(env, total_steps=steps or 500_000),
-    "dqn": lambda env, steps: rl.dqn(env, total_steps=steps or 500_000, huber_delta=None),
-    "dqn_huber": lambda env, steps: rl.dqn(env, total_steps=steps or 500_000, huber_delta=1.0),
-    "double_dqn": lambda env, steps: rl.dqn(env, total_steps=steps or 500_000, huber_delta=None, double=True),
-    "reinforce": lambda env, steps: rl.reinforce(env, total_steps=steps or 1_000_000),
+AGENTS = {  # (agent, options beyond its defaults); --steps overrides total_steps
+    "ppo": (rl.ppo, {}),
+    "dqn": (rl.dqn, {}),
+    "dqn_huber": (rl.dqn, {"huber_delta": 1.0}),
+    "double_dqn": (rl.dqn, {"double": True}),
+    "reinforce": (rl.reinforce, {}),
 }
 SOLVED = 475.0
+
+
+def _load() -> tuple[float, ...]:
+    return tuple(round(x, 2) for x in os.getloadavg())
 
 
 def _timed(fn, *args):
@@ -47,7 +55,8 @@ def _timed(fn, *args):
 def bench_agent(name: str, seeds: int, steps: int | None) -> dict:
     """Train ``seeds`` seeds of agent ``name`` under vmap, then one seed alone; evaluate each seed's greedy policy."""
     env = rl.cartpole()
-    agent = AGENTS[name](env, steps)
+    make, options = AGENTS[name]
+    agent = make(env, **options, **({"total_steps": steps} if steps else {}))
     keys = jax.random.split(jax.random.key(0), seeds)
     many = jax.jit(jax.vmap(lambda k: rl.train(agent, k)))
     compiled, compile_s = _timed(lambda: many.lower(keys).compile())
@@ -71,12 +80,14 @@ def bench_agent(name: str, seeds: int, steps: int | None) -> dict:
             }
         )
     return {
-        "agent": agent.name,
+        "agent": name,
         "seeds": seeds,
         "env_steps_per_seed": int(env_steps[-1]),
         "compile_s": round(compile_s, 2),
         "run_s_all_seeds": round(run_s, 2),
         "run_s_one_seed": round(one_s, 2),
+        "steps_per_s_one_seed": round(int(env_steps[-1]) / one_s),
+        "steps_per_s_all_seeds": round(seeds * int(env_steps[-1]) / run_s),
         "eval_return_per_seed": [round(float(r), 1) for r in returns],
         "solved_seeds": int(np.sum(returns >= SOLVED)),
         "curve": curve,
@@ -116,13 +127,39 @@ def throughput(num_envs: int = 1024, num_steps: int = 1000, gym_steps: int = 20_
             g.reset()
     out["gymnasium_steps_per_s"] = gym_steps / (time.perf_counter() - start)
     out["ratio_jax_vs_gymnasium"] = out["jax_steps_per_s"] / out["gymnasium_steps_per_s"]
-    try:
-        import torch  # noqa: F401
-
-        out["torch"] = "installed, but the PyTorch PPO reference is not implemented in this benchmark"
-    except ImportError:
-        out["torch"] = "not installed: the PyTorch + gymnasium reference was skipped"
     return out
+
+
+def torch_reference(ppo: dict | None) -> dict | str:
+    """The PyTorch + gymnasium PPO reference trained for as many steps as jaxnets' PPO run ``ppo`` (bench_agent's
+    result), with ``rl.ppo``'s hyperparameters: its env steps/s and greedy return, and jaxnets' steps/s over it."""
+    try:
+        import rl_torch_reference
+        import torch
+    except ImportError as e:
+        return f"skipped: the PyTorch + gymnasium PPO reference needs torch ({e})"
+    if ppo is None:
+        return "skipped: the PyTorch PPO reference is compared with the ppo agent's run; add ppo to --agents"
+    load = _load()
+    out = rl_torch_reference.train(ppo["env_steps_per_seed"], seed=0)
+    torch_sps = out["env_steps"] / out["seconds"]
+    returns = rl_torch_reference.evaluate(out["actor"])
+    return {
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "env_steps": out["env_steps"],
+        "seconds": round(out["seconds"], 1),
+        "torch_steps_per_s": round(torch_sps),
+        "torch_greedy_return": round(float(returns.mean()), 1),
+        "torch_final_train_return": round(float(np.nanmean([r for _, r in out["curve"][-20:]])), 1),
+        "jax_one_seed_steps_per_s": ppo["steps_per_s_one_seed"],
+        "jax_all_seeds_steps_per_s": ppo["steps_per_s_all_seeds"],
+        "seeds": ppo["seeds"],
+        "ratio_one_seed": round(ppo["steps_per_s_one_seed"] / torch_sps, 1),
+        "ratio_all_seeds": round(ppo["steps_per_s_all_seeds"] / torch_sps, 1),
+        "load_before": load,
+        "load_after": _load(),
+    }
 
 
 def plot(results: list[dict], path: str) -> None:
@@ -160,10 +197,11 @@ def main() -> None:
     report = {
         "devices": str(jax.devices()),
         "cpus": os.cpu_count(),
-        "load_before": os.getloadavg(),
+        "load_before": _load(),
         "agents": results,
         "throughput": throughput(),
-        "load_after": os.getloadavg(),
+        "torch_ppo": torch_reference(next((r for r in results if r["agent"] == "ppo"), None)),
+        "load_after": _load(),
     }
     if args.plot:
         plot(results, args.plot)
@@ -174,7 +212,8 @@ def main() -> None:
     for r in results:
         print(
             f"\n{r['agent']}: {r['seeds']} seeds x {r['env_steps_per_seed']} env steps; compile {r['compile_s']} s, "
-            f"all seeds {r['run_s_all_seeds']} s, one seed {r['run_s_one_seed']} s"
+            f"all seeds {r['run_s_all_seeds']} s ({r['steps_per_s_all_seeds']:,} env steps/s), "
+            f"one seed {r['run_s_one_seed']} s ({r['steps_per_s_one_seed']:,} env steps/s)"
         )
         print(
             f"  greedy return over 100 episodes per seed: {r['eval_return_per_seed']} "
@@ -187,8 +226,20 @@ def main() -> None:
     t = report["throughput"]
     print(
         f"\nCartPole random-action steps/s: compiled JAX {t['jax_steps_per_s']:.3g}, gymnasium from Python "
-        f"{t['gymnasium_steps_per_s']:.3g} -> ratio {t['ratio_jax_vs_gymnasium']:.0f}x; torch: {t['torch']}"
+        f"{t['gymnasium_steps_per_s']:.3g} -> ratio {t['ratio_jax_vs_gymnasium']:.0f}x"
     )
+    ref = report["torch_ppo"]
+    if isinstance(ref, str):
+        print(f"PyTorch PPO reference: {ref}")
+    else:
+        print(
+            f"PPO training loop, env steps/s (load average {ref['load_before']} -> {ref['load_after']}): PyTorch "
+            f"{ref['torch']} + gymnasium ({ref['torch_threads']} thread) {ref['torch_steps_per_s']:,} over "
+            f"{ref['env_steps']:,} steps in {ref['seconds']} s (greedy return {ref['torch_greedy_return']}, final "
+            f"training return {ref['torch_final_train_return']}); jaxnets one seed {ref['jax_one_seed_steps_per_s']:,} "
+            f"-> {ref['ratio_one_seed']}x, {ref['seeds']} seeds under vmap {ref['jax_all_seeds_steps_per_s']:,} "
+            f"-> {ref['ratio_all_seeds']}x"
+        )
     print(f"load average after {report['load_after']}")
 
 

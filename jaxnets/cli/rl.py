@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="NAME=VALUE",
         type=model_arg,
-        help="an agent option, e.g. --option lr=1e-3 --option huber_delta=null (repeatable)",
+        help="an agent option, e.g. --option lr=1e-3 --option huber_delta=1.0 (repeatable)",
     )
     args = p.parse_args(argv)
     from jaxnets import rl

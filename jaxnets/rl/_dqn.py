@@ -2,14 +2,16 @@
 
 Experience replay is a fixed-size pytree of arrays written as a ring (``buffer_add``) and sampled uniformly
 (``buffer_sample``); the target network is a second copy of the parameters refreshed every ``target_every``
-environment steps; actions are epsilon-greedy with epsilon annealed linearly; the loss is Huber's on the TD error
-(the paper's clipping of the error to [-1, 1]). Each iteration steps ``num_envs`` environments once (``vmap``), stores
-the transitions and, once ``learning_starts`` steps are stored, takes one gradient step on a replayed minibatch.
-Adam replaces the paper's RMSProp (as in Dopamine and CleanRL).
+environment steps; actions are epsilon-greedy with epsilon annealed linearly; the loss is the squared TD error
+(CleanRL's and PureJaxRL's choice) or Huber's (the paper's clipping of the error to [-1, 1]). Each iteration steps
+``num_envs`` environments once (``vmap``), stores the transitions and, once ``learning_starts`` steps are stored, takes
+one gradient step on a replayed minibatch. Adam replaces the paper's RMSProp (as in Dopamine and CleanRL), its learning
+rate optionally annealed linearly to 0 (PureJaxRL's ``LR_LINEAR_DECAY``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import jax
@@ -65,19 +67,22 @@ def dqn(
     target_every: int = 500,
     gamma: float = 0.99,
     lr: float = 2.5e-4,
+    anneal_lr: bool = True,
     eps_start: float = 1.0,
     eps_end: float = 0.05,
     eps_fraction: float = 0.5,
     double: bool = False,
-    huber_delta: float | None = 1.0,
+    huber_delta: float | None = None,
     max_grad_norm: float = 10.0,
     hidden: Sequence[int] = (120, 84),
 ) -> Agent:
-    """A DQN agent for ``env`` (defaults: PureJaxRL's/CleanRL's CartPole settings); ``double=True`` for Double DQN.
+    """A DQN agent for ``env``; ``double=True`` for Double DQN. The defaults are CleanRL's/PureJaxRL's CartPole
+    settings (squared TD error) with the learning rate annealed to 0 over the gradient steps (``anneal_lr``), which
+    solved CartPole-v1 on 7 of 8 seeds against 6 of 8 without (bench/rl.py).
 
-    ``huber_delta=1`` is the paper's loss (the TD error's gradient clipped to [-1, 1]); ``None`` is the squared error
-    (CleanRL/PureJaxRL). On CartPole (returns ~100, far beyond the clip) Huber(1) makes the rare terminal transitions,
-    the only anchors of the values, count no more than any other error, and Q diverges (see bench/rl.py)."""
+    ``huber_delta=1`` is the paper's loss (the TD error's gradient clipped to [-1, 1]); ``None`` is the squared error.
+    On CartPole (returns ~100, far beyond the clip) Huber(1) makes the rare terminal transitions, the only anchors of
+    the values, count no more than any other error, and Q diverges (see bench/rl.py)."""
     check_positive(
         total_steps=total_steps,
         num_envs=num_envs,
@@ -97,7 +102,9 @@ def dqn(
         raise ValueError(f"huber_delta must be positive (or None for the squared error); got {huber_delta}")
     num_updates = total_steps // num_envs
     q_net = mlp(hidden, env.num_actions, activation="relu")
-    tx = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(lr))
+    learn_steps = max(1, num_updates - math.ceil(learning_starts / num_envs) + 1)  # the updates that learn
+    schedule = optax.linear_schedule(lr, 0.0, learn_steps) if anneal_lr else lr
+    tx = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(schedule))
     eps_steps = max(1, int(eps_fraction * total_steps))
 
     def epsilon(env_steps: Array) -> Array:

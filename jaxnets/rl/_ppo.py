@@ -39,22 +39,25 @@ def clipped_surrogate(log_ratio: Array, advantages: Array, clip: float) -> Array
 def ppo(
     env: Env,
     *,
-    total_steps: int = 500_000,
-    num_envs: int = 4,
-    num_steps: int = 128,
-    epochs: int = 4,
-    minibatches: int = 4,
-    gamma: float = 0.99,
-    gae_lambda: float = 0.95,
+    total_steps: int = 100_000,
+    num_envs: int = 8,
+    num_steps: int = 32,
+    epochs: int = 20,
+    minibatches: int = 1,
+    gamma: float = 0.98,
+    gae_lambda: float = 0.8,
     clip: float = 0.2,
     value_coef: float = 0.5,
-    entropy_coef: float = 0.01,
-    lr: float = 2.5e-4,
+    entropy_coef: float = 0.0,
+    lr: float = 1e-3,
     anneal_lr: bool = True,
     max_grad_norm: float = 0.5,
     hidden: Sequence[int] = (64, 64),
 ) -> Agent:
-    """A PPO agent for ``env`` (defaults: PureJaxRL's/CleanRL's CartPole settings)."""
+    """A PPO agent for ``env``. The defaults are rl-baselines3-zoo's tuned CartPole-v1 settings (but for its clip range
+    annealed to 0), which solve it on 8 of 8 seeds in 100k steps (bench/rl.py); CleanRL's and PureJaxRL's
+    (``total_steps=500_000, num_envs=4, num_steps=128, epochs=4, minibatches=4, gamma=0.99, gae_lambda=0.95,
+    entropy_coef=0.01, lr=2.5e-4``) solved 5 of 8 in 500k steps and 7 of 8 in 1M."""
     check_positive(
         total_steps=total_steps,
         num_envs=num_envs,
