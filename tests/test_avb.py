@@ -82,6 +82,36 @@ def test_avb_players_losses_fall():
     assert mean(last, "critic_loss") < 2 * np.log(2)  # the critic tells q from p better than chance
 
 
+def test_avb_adaptive_contrast_on_a_gaussian_posterior():
+    """Encoder z = m + A eps (x ignored: q = N(m, S), S = A A^T, correlation 0.8) and a critic fixed at T = 0: the
+    KL estimate is the closed-form part alone, log r - log p, whose mean is KL(N(m, diag S) || p) for the paper's
+    diagonal r; z~ has zero means and unit variances, its correlation left to the critic. Without adaptive contrast
+    the estimate is T = 0 and the critic sees z."""
+    m, a = np.array([1.0, -0.5]), np.array([[0.5, 0.0], [0.4, 0.3]])
+    cov = a @ a.T
+    corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    diagonal_kl = 0.5 * (np.trace(cov) + m @ m - 2 - np.sum(np.log(np.diag(cov))))  # KL(N(m, diag S) || N(0, I))
+    x = jnp.tile(jnp.eye(4), (128, 1))
+    for contrast in (True, False):
+        model = models.avb(
+            (4,), latent=2, hidden=(), critic_hidden=(8,), adaptive_contrast=contrast, contrast_samples=256
+        )
+        params, _ = model.init(jax.random.PRNGKey(0))
+        critic = {**params["critic"], "out": jax.tree.map(jnp.zeros_like, params["critic"]["out"])}
+        encoder = {"out": {"w": jnp.concatenate([jnp.zeros((4, 2)), jnp.asarray(a.T)]), "b": jnp.asarray(m)}}
+        params = {**params, "encoder": encoder, "critic": critic}
+        t = models.avb_parts(model).terms(params, x, jax.random.PRNGKey(1))
+        if contrast:
+            np.testing.assert_allclose(t["z_c"].mean(0), 0.0, atol=0.15)
+            np.testing.assert_allclose(np.cov(np.asarray(t["z_c"]).T), corr, atol=0.15)
+            assert float(t["kl"].mean()) == pytest.approx(diagonal_kl, abs=0.15), (float(t["kl"].mean()), diagonal_kl)
+        else:
+            np.testing.assert_array_equal(t["z_c"], t["z_q"])
+            np.testing.assert_array_equal(t["kl"], 0.0)
+    with pytest.raises(ValueError, match="contrast_samples must be >= 2"):
+        models.avb((4,), adaptive_contrast=True, contrast_samples=1)
+
+
 def test_avb_parts_refuses_another_model():
     with pytest.raises(ValueError, match="is not an adversarial-variational-Bayes model"):
         models.avb_parts(models.build("mlp", input_shape=(4,), num_classes=2))

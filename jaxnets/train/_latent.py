@@ -32,8 +32,10 @@ def avb_step(
     """Mescheder et al.'s (2017, algorithm 1) step for an ``avb`` model on a batch ``(x, _)``, both players'
     gradients taken at the current parameters: the encoder and decoder (``autoencoder_optimizer``, on
     ``{'encoder', 'decoder'}``) descend ``mean(T(x, z_q) - log p(x | z_q))``, z_q = E(x, eps); the critic
-    (``critic_optimizer``) descends its logistic loss on (x, z_q) against (x, z ~ p(z)). Metrics: 'loss' (the
-    negative ELBO estimate), 'reconstruction', 'kl' (mean T at z_q) and 'critic_loss'."""
+    (``critic_optimizer``) descends its logistic loss on (x, z_q) against (x, z ~ p(z)). With adaptive contrast
+    (``avb(..., adaptive_contrast=True)``) the critic sees the normalised z~ instead of z_q and the autoencoder's KL
+    term is ``T(x, z~) + log r(z_q|x) - log p(z_q)`` (the paper's section 3.3). Metrics: 'loss' (the negative ELBO
+    estimate), 'reconstruction', 'kl' (the mean KL estimate) and 'critic_loss'."""
     parts = avb_parts(model)
 
     def init(key: jax.Array) -> TrainState:
@@ -53,7 +55,7 @@ def avb_step(
 
         def autoencoder_objective(auto):
             t = parts.terms({**auto, "critic": params["critic"]}, x, key)
-            return jnp.mean(t["t_q"] + t["reconstruction"]), t
+            return jnp.mean(t["kl"] + t["reconstruction"]), t
 
         def critic_objective(critic):
             t = parts.terms({**jax.lax.stop_gradient(params), "critic": critic}, x, key)
@@ -71,7 +73,7 @@ def avb_step(
             {
                 "loss": loss,
                 "reconstruction": jnp.mean(t["reconstruction"]),
-                "kl": jnp.mean(t["t_q"]),
+                "kl": jnp.mean(t["kl"]),
                 "critic_loss": c_loss,
             },
         )
